@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from . import Blocked, engine, evidence, gpu, report, summary
+from . import engine, evidence, gpu, report, summary
+from .blocking import Blocked
 from . import verdict as V
 from .contracts import LEVELS, ContractSet, load_dir
 

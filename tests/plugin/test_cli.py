@@ -84,7 +84,7 @@ def test_plugin_and_cli_never_import_numpy():
 
 
 def test_contracts_directory_defaults_to_pyproject_setting(tmp_path):
-    from pytest_falsify.cli import default_contracts
+    from pytest_falsify.cli._common import default_contracts
 
     (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nfalsify_contracts = "spec/contracts"\n')
     (tmp_path / "sub").mkdir()
@@ -100,3 +100,14 @@ def test_apply_ignores_the_results_of_an_interrupted_run(project, capsys):
     assert run_cli(project, "apply", str(project.path / "r.json")) == 0
     assert project.read() == DEMO.encode()
     assert "interrupted run: its results are not applied" in capsys.readouterr().err
+
+
+def test_pure_modules_and_the_cli_load_without_pytest():
+    import subprocess
+    import sys
+
+    code = ("import sys, pytest_falsify.cli, pytest_falsify.verdict, pytest_falsify.engine, "
+            "pytest_falsify.contracts, pytest_falsify.rewrite, pytest_falsify.report; "
+            "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith('_pytest')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
