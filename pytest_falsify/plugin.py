@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from . import engine, evidence, gpu, report, summary
-from .blocking import Blocked
 from . import verdict as V
+from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
 
 MODES = ("write", "check", "report")
