@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gpu, gpu_pinning, report, summary
+from . import engine, evidence, gpu, gpu_pinning, outcome, report, summary
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
+from .records import Binding, BindingRun, TestResult
 
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
-_INFO = pytest.StashKey[dict]()
+_INFO = pytest.StashKey[Binding]()
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -114,11 +115,11 @@ class FalsifySession:
         self.dir = _contracts_dir(config)
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
-        self.results: dict[str, dict] = {}
+        self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
         self.collected: set[str] | None = None
-        self.gpu_not_run = 0
+        self.gpu_not_run: set[str] = set()  # GPU tests that skipped
         self.plan: engine.Plan | None = None
         self.written: list[Path] = []
         self.problems: list[str] = []
@@ -237,7 +238,7 @@ class FalsifySession:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
         if info is not None:
-            data = dict(info)
+            data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
             if info["gpu"]:
@@ -252,61 +253,16 @@ class FalsifySession:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
-        if report.when not in ("setup", "call", "teardown"):
-            if report.failed:  # xdist: "worker 'gw0' crashed while running ..."
-                self.crashed.append(report.nodeid)
+        if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
+            self.crashed.append(report.nodeid)
             return
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
-        r = self.results.get(report.nodeid)
-        if r is None:
-            r = self.results[report.nodeid] = {
-                "test": report.nodeid, "ids": list(info["ids"]), "level": info["level"],
-                "outcome": V.SKIPPED, "metrics": {}}
-            if info.get("device"):
-                r["device"] = info["device"]
-        r["metrics"] = evidence.metrics(report.user_properties)
-        if report.when == "setup":
-            if report.failed:
-                self._set(r, V.ERROR, report)
-            elif report.skipped:
-                self._skip(r, report, info)
-        elif report.when == "call":
-            if hasattr(report, "wasxfail"):
-                self._set(r, V.XPASS if report.passed else V.XFAIL, report)
-            elif report.passed:
-                r["outcome"] = V.PASSED
-            elif report.failed:
-                if str(report.longrepr).startswith("[XPASS(strict)]"):
-                    self._set(r, V.XPASS, report)
-                else:
-                    self._set(r, V.FAILED, report)
-                    ex, blob = evidence.hypothesis_details(report.longreprtext)
-                    if ex:
-                        r["example"] = ex
-                    if blob:
-                        r["blob"] = blob
-            elif report.skipped:
-                self._skip(r, report, info)
-        elif report.failed:  # teardown error: the result cannot be trusted
-            self._set(r, V.ERROR, report)
-
-    def _skip(self, r: dict, report, info: dict) -> None:
-        if "blocked" in info:
-            r["outcome"] = V.BLOCKED
-            r["reason"] = info["blocked"].removeprefix("BLOCKER_FIXTURE_ABSENT: ")
-        else:
-            r["outcome"] = V.SKIPPED
-            lr = report.longrepr
-            r["reason"] = str(lr[2] if isinstance(lr, tuple) and len(lr) == 3 else lr)[:300]
-            if info.get("gpu"):
-                self.gpu_not_run += 1
-
-    @staticmethod
-    def _set(r: dict, outcome: str, report) -> None:
-        r["outcome"] = outcome
-        r["message"] = evidence.short_message(report)
+        r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
+        r = self.results[report.nodeid] = outcome.classify(r, report, info)
+        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
+            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -399,7 +355,7 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, self.gpu_not_run, inert):
+                                  self.crashed, len(self.gpu_not_run), inert):
             tr.write_line(line)
         if self.mode == "check":
             for d in self.diffs:
