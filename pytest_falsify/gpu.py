@@ -37,7 +37,7 @@ def pin(config: pytest.Config) -> None:
     workers pins itself like worker 0. Nothing happens when no GPU list is asked for.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    plan = P.decode(os.environ.get(P.ENV_PLAN))
+    plan = P.decode(os.environ.get(P.ENV_PLAN), os.getppid())
     if worker and plan is not None:
         _set_view(P.worker_view(plan, P.worker_index(worker)))
         return
@@ -52,7 +52,7 @@ def pin(config: pytest.Config) -> None:
         gpus = P.resolve(str(spec), available)
     except P.GpuSpecError as exc:
         raise pytest.UsageError(str(exc)) from None
-    os.environ[P.ENV_PLAN] = P.encode(gpus)
+    os.environ[P.ENV_PLAN] = P.encode(gpus, os.getpid())
     if not getattr(ns, "numprocesses", None) and not getattr(ns, "tx", None):
         _set_view(P.worker_view(gpus, 0))  # no workers: this process runs the tests
 

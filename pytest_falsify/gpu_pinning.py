@@ -94,14 +94,23 @@ def worker_view(gpus: Sequence[str], index: int) -> list[str]:
     return list(gpus[k:]) + list(gpus[:k])
 
 
-def encode(gpus: Sequence[str]) -> str:
-    return ",".join(gpus)
+def encode(gpus: Sequence[str], controller_pid: int) -> str:
+    """The plan as an environment value: `<controller pid>:<gpu>,<gpu>,...`."""
+    return f"{controller_pid}:" + ",".join(gpus)
 
 
-def decode(value: str | None) -> list[str] | None:
-    if value is None:
+def decode(value: str | None, parent_pid: int) -> list[str] | None:
+    """The GPU list, when `value` was set by this process's parent (the xdist controller).
+
+    The pid check keeps a plan from leaking into unrelated pytest runs started below a
+    worker (e.g. pytester subprocesses), which inherit the environment too.
+    """
+    if not value or ":" not in value:
         return None
-    return [v for v in value.split(",") if v]
+    pid, _, gpus = value.partition(":")
+    if pid != str(parent_pid):
+        return None
+    return [v for v in gpus.split(",") if v]
 
 
 def count_skip_reason(needed: int, visible: int) -> str | None:

@@ -79,8 +79,12 @@ def test_worker_index_comes_from_the_xdist_worker_id(worker, index):
 
 
 def test_the_plan_round_trips_through_the_environment_value():
-    assert G.decode(G.encode(["0", "GPU-ab"])) == ["0", "GPU-ab"]
-    assert G.decode(None) is None
+    assert G.decode(G.encode(["0", "GPU-ab"], 41), 41) == ["0", "GPU-ab"]
+    assert G.decode(None, 41) is None
+
+
+def test_a_plan_set_by_another_process_than_the_parent_is_ignored():
+    assert G.decode(G.encode(["0", "1"], 41), 42) is None
 
 
 def test_cuda_visible_devices_entries_and_empty_value():

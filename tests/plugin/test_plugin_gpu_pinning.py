@@ -23,6 +23,15 @@ pathlib.Path(f"view-{worker}.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVIC
 """
 
 
+@pytest.fixture(autouse=True)
+def outside_any_xdist_run(monkeypatch):
+    # This suite may itself run under xdist, whose worker variables the subprocesses
+    # below would inherit.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID",
+                 gpu.P.ENV_PLAN):
+        monkeypatch.delenv(name, raising=False)
+
+
 def views(project) -> dict[str, str]:
     return {p.stem.removeprefix("view-"): p.read_text() for p in project.path.glob("view-*.txt")}
 
