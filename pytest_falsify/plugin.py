@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gate, gpu, outcome, report, summary
+from . import engine, evidence, gate, gpu, gpu_pinning, outcome, report, summary
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
@@ -39,10 +39,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
                 help="with --run-ignored: no CUDA device is an error, not a skip")
+    g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
+                help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
+                     "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
+                  default="")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    _split_falsify_mode(args)
+    # Before any conftest or test module can touch CUDA in this process.
+    gpu.pin(early_config)
+
+
+def _split_falsify_mode(args: list[str]) -> None:
     # `--falsify tests/` would make argparse read "tests/" as the mode: spell it out.
     out: list[str] = []
     it = iter(range(len(args)))
@@ -61,7 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in (
         "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
         "(level 'live' = real backend or artifact)",
-        "gpu: needs a CUDA device; skipped unless --run-ignored (evidence level live)",
+        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
+        "level live)",
         "ignored: opt-in test; skipped unless --run-ignored",
         "slow: long-running test, deselect with -m 'not slow'",
     ):
@@ -207,11 +220,16 @@ class FalsifySession:
                 item.add_marker(pytest.mark.skip(reason=f"{what}: pass --run-ignored to run it"))
                 continue
             if is_gpu:
+                needed = _gpu_count(item)
                 ok, info = gpu.probe()
                 if not ok:
                     if opt.require_gpu:
                         raise pytest.UsageError(f"--require-gpu: {info}")
                     item.add_marker(pytest.mark.skip(reason=str(info)))
+                    continue
+                reason = gpu_pinning.count_skip_reason(needed, info.get("count", 1))
+                if reason:  # a skip: never evidence, so no status changes on a small host
+                    item.add_marker(pytest.mark.skip(reason=reason))
 
     # --- running ------------------------------------------------------------------------
 
@@ -229,7 +247,7 @@ class FalsifySession:
             if info["gpu"]:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
-                    data["device"] = dev
+                    data["device"] = {k: v for k, v in dev.items() if k != "count"}
             if self._still_falsified(item.nodeid, info["ids"], rep):
                 data["still_falsified"] = True
                 # pytest's own way to say "expected failure": the run stays green and the
@@ -390,6 +408,15 @@ class FalsifySession:
                               red=True, bold=True)
             else:
                 tr.write_line("falsify check passed: contracts agree with the tests", green=True)
+
+
+def _gpu_count(item: pytest.Item) -> int:
+    """How many GPUs a `gpu` test needs: `@pytest.mark.gpu(count=2)`; 1 by default."""
+    count = item.get_closest_marker("gpu").kwargs.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.gpu(count={count!r}): "
+                                "count must be a positive whole number")
+    return count
 
 
 @pytest.hookimpl(trylast=True)
