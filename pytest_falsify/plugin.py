@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gate, gpu, gpu_pinning, outcome, report, summary
+from . import engine, evidence, gate, gpu, gpu_pinning, outcome, pruning, report, summary
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
@@ -118,7 +118,8 @@ class FalsifySession:
         self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
-        self.collected: set[str] | None = None
+        #: collector node id -> the children it yielded, unfiltered (see pruning.py)
+        self.children: dict[str, list[str]] = {}
         self.gpu_not_run: set[str] = set()  # GPU tests that skipped
         self.plan: engine.Plan | None = None
         self.written: list[Path] = []
@@ -149,9 +150,19 @@ class FalsifySession:
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector):
+        # The innermost wrapper: it sees what the collector yielded before other wrappers
+        # filter it (--lf filters a file's children in place, after this copy). An empty
+        # result proves nothing (--lf returns one for every file it skips).
+        rep = yield
+        if (self.mode is not None and rep.passed and rep.result
+                and not isinstance(collector, (pytest.Session, pytest.Directory))):
+            self.children[collector.nodeid] = [c.nodeid for c in rep.result]
+        return rep
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
-        self.collected = {it.nodeid for it in items}
         bad: list[pytest.Item] = []
         for item in items:
             problem = self._bind(item)
@@ -296,17 +307,17 @@ class FalsifySession:
     @pytest.hookimpl(optionalhook=True)  # an xdist hook: the plugin must load without xdist
     def pytest_testnodedown(self, node, error) -> None:
         out = getattr(node, "workeroutput", None) or {}
-        ids = out.get("falsify_collected")
-        if ids is None:
+        children = out.get("falsify_children")
+        if children is None:
             self._worker_lost = True
             return
-        self.collected = (self.collected or set()) | set(ids)
+        self.children.update(children)
 
     # --- the end ----------------------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker:
-            self.config.workeroutput["falsify_collected"] = sorted(self.collected or ())
+            self.config.workeroutput["falsify_children"] = self.children
             return
         if self.mode is None:
             return
@@ -358,17 +369,9 @@ class FalsifySession:
 
     def _pruner(self):
         root = self.config.rootpath
-        full = not any("::" in str(a) for a in self.config.args) and not self._worker_lost
-        collected = self.collected if full else None
-        files = {t.split("::")[0] for t in collected} if collected else set()
-
-        def prune(test: str) -> bool:
-            file = test.split("::")[0]
-            if not (root / file).exists():
-                return True
-            return bool(collected) and file in files and test not in collected
-
-        return prune
+        # A lost worker sent no collection: prune only what is gone from disk.
+        children = {} if self._worker_lost else self.children
+        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
