@@ -4,10 +4,11 @@ Each subcommand module defines `HELP` (one line), `DESCRIPTION` (with an example
 `add_arguments(parser)` and `run(args) -> int`. The list below is explicit, so a missing
 module is an ImportError at once, never a silently dropped command.
 
-Exit codes (the same for every subcommand; `EXIT_CODES` is the one table of them):
-0 the contracts agree (with the evidence, the reports), 1 drift or a FALSIFIED claim,
-2 bad input or usage (a malformed contract, report or config file, a bad option),
-141 the output pipe was closed (`falsify list | head`), as for any tool killed by SIGPIPE.
+Exit codes (`EXIT_CODES` is the one table; `check` shares the gate's codes with
+`pytest --falsify=check`, see gate.py): 0 the contracts agree, 1 a claim is FALSIFIED
+(or, in `check`, a new failure in a report), 2 bad input or usage (a malformed contract,
+report or config file, a bad option), 6 drift, 7 stale and 8 unproven claims (`check`,
+the last two with --strict), 141 the output pipe was closed (`falsify list | head`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .. import gate
 from . import apply, check, listing, status, validate
 from ._common import BadInput
 
@@ -30,11 +32,12 @@ COMMANDS = {
     "check": check,
 }
 
-OK, DRIFT, BAD_INPUT, CLOSED_PIPE = 0, 1, 2, 141
+OK, FALSIFIED, BAD_INPUT, CLOSED_PIPE = gate.OK, gate.NEW_FAILURE, 2, 141
 EXIT_CODES = {
     OK: "the contracts agree with the evidence and reports",
-    DRIFT: "drift (files disagree with the evidence) or a FALSIFIED claim",
+    FALSIFIED: "a claim is FALSIFIED (status, apply; check: a new failure in a report)",
     BAD_INPUT: "bad input or usage: a malformed contract, report or config file, a bad option",
+    **{code: f"check: {why}" for code, why in gate.EXIT_CODES.items() if code not in (OK, FALSIFIED)},
     CLOSED_PIPE: "the output pipe was closed early (e.g. `falsify list | head`)",
 }
 
@@ -75,7 +78,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         return COMMANDS[args.cmd].run(args)
     except BadInput as exc:
-        print(f"falsify {args.cmd}: error: {exc}", file=sys.stderr)
+        print(f"falsify: error: {exc}", file=sys.stderr)
         return BAD_INPUT
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,13 +32,16 @@ def contracts_dir(args: argparse.Namespace) -> Path:
     """`--contracts`, else the directory the plugin would use for this project."""
     if args.contracts is not None:
         return args.contracts
-    return project(args).contracts_dir()
+    try:
+        return project(args).contracts_dir()
+    except ConfigFileError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def load_contracts(args: argparse.Namespace) -> ContractSet:
     """The contract set; every error is printed (file:line and fix), then BadInput."""
     directory = contracts_dir(args)
-    if not directory.is_dir() and not directory.is_file():
+    if not os.path.lexists(directory):  # anything else there is judged by the loader
         where = project(args).inipath if args.contracts is None else None
         hint = f" (falsify_contracts of {where})" if where else ""
         raise BadInput(f"{directory}: contracts directory not found{hint}; "

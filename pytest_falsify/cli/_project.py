@@ -25,6 +25,8 @@ from pathlib import Path
 
 import iniconfig
 
+from .. import walk
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - pytest depends on tomli on Python 3.10
@@ -44,16 +46,29 @@ class Project:
 
     def contracts_dir(self) -> Path:
         """`falsify_contracts` relative to the config file's directory, as the plugin reads
-        it; default `contracts`."""
+        it; default `contracts`. ConfigFileError when the setting is no directory name."""
         base = self.inipath.parent if self.inipath else self.rootdir
-        return base / str(self.options.get("falsify_contracts") or "contracts")
+        value = self.options.get("falsify_contracts", "contracts")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigFileError(f"{self.inipath}: falsify_contracts must be a directory name "
+                                  f"(a string), got {value!r}")
+        return base / value
+
+
+def _read(path: Path) -> str:
+    try:
+        return walk.read_limited(path).decode("utf-8")
+    except walk.FileProblem as exc:
+        raise ConfigFileError(f"{path}: {exc.message}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{path}: not UTF-8 ({exc.reason})") from None
 
 
 def _ini_section(path: Path, section: str, always: bool) -> dict | None:
     try:
-        ini = iniconfig.IniConfig(str(path))
+        ini = iniconfig.IniConfig(str(path), data=_read(path))
     except iniconfig.ParseError as exc:
-        raise ConfigFileError(f"{path}: {exc}") from None
+        raise ConfigFileError(f"{path}: not a valid ini file: {exc}") from None
     if section in ini:
         return dict(ini[section].items())
     return {} if always else None
@@ -61,23 +76,38 @@ def _ini_section(path: Path, section: str, always: bool) -> dict | None:
 
 def _toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(f"{path}: not valid TOML ({exc})") from None
+        return tomllib.loads(_read(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _table(path: Path, doc: dict, *keys: str) -> dict | None:
+    """doc[k1][k2]..., None when absent; a non-table on the way is an error (a typo there
+    must not silently fall back to ./contracts)."""
+    node: object = doc
+    for i, key in enumerate(keys):
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return None
+        if not isinstance(node, dict):
+            raise ConfigFileError(f"{path}: [{'.'.join(keys[:i + 1])}] must be a table, got {node!r}")
+    return node
 
 
 def _pytest_toml(path: Path) -> dict | None:
-    table = _toml(path).get("pytest")
-    return dict(table) if isinstance(table, dict) else {}
+    return dict(_table(path, _toml(path), "pytest") or {})
 
 
 def _pyproject(path: Path) -> dict | None:
-    tool = _toml(path).get("tool", {}).get("pytest")
-    if not isinstance(tool, dict):
+    doc = _toml(path)
+    tool = _table(path, doc, "tool", "pytest")
+    if tool is None:
         return None
-    ini = tool.get("ini_options")
-    if isinstance(ini, dict):
-        return {k: v if isinstance(v, list) else str(v) for k, v in ini.items()}
+    ini = _table(path, doc, "tool", "pytest", "ini_options")
+    if ini is not None:
+        # Values as written (pytest turns scalars into strings; a number where a directory
+        # name belongs is reported instead, see contracts_dir).
+        return dict(ini)
     native = {k: v for k, v in tool.items() if k != "ini_options"}
     return native or None
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from falsify_project import DEMO
 
-from pytest_falsify.cli import BAD_INPUT, CLOSED_PIPE, COMMANDS, DRIFT, OK
+from pytest_falsify import gate
+from pytest_falsify.cli import BAD_INPUT, CLOSED_PIPE, COMMANDS, FALSIFIED, OK
 
 FALSIFIED_DEMO = DEMO.replace("""    discharge_level: algorithm
     discharge_status: DISCHARGED
@@ -115,7 +116,7 @@ def test_list_of_an_unknown_contract_is_bad_input_naming_the_choices(repo):
 def test_status_states_denominators_and_names_falsified_claims_with_their_failing_test(repo):
     (repo / "spec" / "demo.yaml").write_text(FALSIFIED_DEMO)
     out = falsify(repo, "status")
-    assert out.returncode == DRIFT
+    assert out.returncode == FALSIFIED
     assert "3 claims · 1 carry evidence · 1 falsified · 0 partial · 2 unbound" in out.stdout
     assert ("FALSIFIED FALSIFY-DEMO-003 (spec/demo.yaml:17): failing test "
             "tests/test_demo.py::test_guard: assert 0") in out.stdout
@@ -147,7 +148,7 @@ def test_a_malformed_report_is_bad_input_naming_that_report(repo):
     (repo / "bad.json").write_text('{"format": "pytest-falsify-report/1",\n "tests": [}\n')
     out = falsify(repo, "check", "good.json", "bad.json")
     assert out.returncode == BAD_INPUT
-    assert out.stderr.startswith("falsify check: error: bad.json:2: not a pytest-falsify report")
+    assert out.stderr.startswith("falsify: error: bad.json:2: not a pytest-falsify report")
     assert "Traceback" not in out.stderr
 
 
@@ -185,6 +186,6 @@ def test_exit_codes_are_distinct_for_agree_drift_and_usage(repo):
         {"test": "t.py::test_x", "ids": ["FALSIFY-DEMO-001"], "level": "algorithm",
          "outcome": "passed", "metrics": {}}]}
     (repo / "r.json").write_text(json.dumps(report))
-    assert falsify(repo, "check", "r.json").returncode == DRIFT
+    assert falsify(repo, "check", "r.json").returncode == gate.DRIFT
     assert falsify(repo, "check", "--no-such-option").returncode == BAD_INPUT
-    assert len({OK, DRIFT, BAD_INPUT, CLOSED_PIPE}) == 4
+    assert len({OK, FALSIFIED, BAD_INPUT, gate.DRIFT, CLOSED_PIPE}) == 5
