@@ -26,7 +26,6 @@ from bench_gpu import ATTN_VARIANTS, L2_ROTATE_BYTES, graph_time_ms  # noqa: E40
 from aprcore.gpu import GpuUnavailable, require_cupy  # noqa: E402
 from aprcore.gpu import kernels as K  # noqa: E402
 
-
 ROW_ORDER = """#define ATTN_N(T, p0, CH) s4_count(T, (int)blockIdx.x, (int)gridDim.x, CH)
 #define ATTN_P0(p0) 0
 #define ATTN_ROW(p) (((((p) >> 2) * (int)gridDim.x + (int)blockIdx.x) << 2) + ((p) & 3))
