@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import report
 from ..contracts import ContractSet, load_dir
+from ..rewrite import Options
 
 
 def load_contracts(directory: Path) -> ContractSet | None:
@@ -40,21 +41,39 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
-def default_contracts(start: Path | None = None) -> Path:
-    """The contracts directory pytest would use: `falsify_contracts` of the nearest
-    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
+def ini_options(start: Path | None = None) -> tuple[Path, dict]:
+    """(directory, [tool.pytest.ini_options]) of the nearest pyproject.toml that has
+    that table, else (cwd, {}): the settings pytest would use."""
     try:
         import tomllib  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
-        return Path("contracts")
+        return Path.cwd(), {}
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         py = d / "pyproject.toml"
         if py.is_file():
             try:
                 opts = tomllib.loads(py.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-            except (KeyError, ValueError, OSError):
+            except (KeyError, TypeError, ValueError, OSError):
                 continue
-            if "falsify_contracts" in opts:
-                return d / str(opts["falsify_contracts"])
+            if isinstance(opts, dict):
+                return d, opts
+    return here, {}
+
+
+def default_contracts(start: Path | None = None) -> Path:
+    """The contracts directory pytest would use: `falsify_contracts` of the nearest
+    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
+    base, opts = ini_options(start)
+    if "falsify_contracts" in opts:
+        return base / str(opts["falsify_contracts"])
     return Path("contracts")
+
+
+def rewrite_options() -> Options | None:
+    """The project's rewrite options, or None after printing a bad one."""
+    try:
+        return Options.from_ini(ini_options()[1].get)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
