@@ -16,6 +16,7 @@ from pathlib import Path
 from . import verdict as V
 from .atomic import atomic_write, locked
 from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk
+from .records import EvidenceRecord
 from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
 
 #: Keys of a test result that are stored in a contract's evidence.
@@ -23,9 +24,9 @@ _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "bl
                 "device", "date", "commit")
 
 
-def contract_record(result: Mapping) -> dict:
+def contract_record(result: Mapping) -> EvidenceRecord:
     """The part of a test result that a contract file keeps."""
-    rec = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
+    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
     if rec.get("outcome") != V.FAILED:
         for k in ("message", "example", "blob"):
             rec.pop(k, None)

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gpu, report, summary
+from . import engine, evidence, gpu, gpu_pinning, outcome, pruning, report, summary
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
+from .records import Binding, BindingRun, TestResult
 from .rewrite import Options
 
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
-_INFO = pytest.StashKey[dict]()
+_INFO = pytest.StashKey[Binding]()
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -39,12 +40,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
                 help="with --run-ignored: no CUDA device is an error, not a skip")
+    g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
+                help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
+                     "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
+    parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
+                  default="")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    _split_falsify_mode(args)
+    # Before any conftest or test module can touch CUDA in this process.
+    gpu.pin(early_config)
+
+
+def _split_falsify_mode(args: list[str]) -> None:
     # `--falsify tests/` would make argparse read "tests/" as the mode: spell it out.
     out: list[str] = []
     it = iter(range(len(args)))
@@ -63,7 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in (
         "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
         "(level 'live' = real backend or artifact)",
-        "gpu: needs a CUDA device; skipped unless --run-ignored (evidence level live)",
+        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
+        "level live)",
         "ignored: opt-in test; skipped unless --run-ignored",
         "slow: long-running test, deselect with -m 'not slow'",
     ):
@@ -108,11 +122,12 @@ class FalsifySession:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
-        self.results: dict[str, dict] = {}
+        self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
-        self.collected: set[str] | None = None
-        self.gpu_not_run = 0
+        #: collector node id -> the children it yielded, unfiltered (see pruning.py)
+        self.children: dict[str, list[str]] = {}
+        self.gpu_not_run: set[str] = set()  # GPU tests that skipped
         self.plan: engine.Plan | None = None
         self.written: list[Path] = []
         self.problems: list[str] = []
@@ -139,9 +154,19 @@ class FalsifySession:
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector):
+        # The innermost wrapper: it sees what the collector yielded before other wrappers
+        # filter it (--lf filters a file's children in place, after this copy). An empty
+        # result proves nothing (--lf returns one for every file it skips).
+        rep = yield
+        if (self.mode is not None and rep.passed and rep.result
+                and not isinstance(collector, (pytest.Session, pytest.Directory))):
+            self.children[collector.nodeid] = [c.nodeid for c in rep.result]
+        return rep
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
-        self.collected = {it.nodeid for it in items}
         bad: list[pytest.Item] = []
         for item in items:
             problem = self._bind(item)
@@ -210,11 +235,16 @@ class FalsifySession:
                 item.add_marker(pytest.mark.skip(reason=f"{what}: pass --run-ignored to run it"))
                 continue
             if is_gpu:
+                needed = _gpu_count(item)
                 ok, info = gpu.probe()
                 if not ok:
                     if opt.require_gpu:
                         raise pytest.UsageError(f"--require-gpu: {info}")
                     item.add_marker(pytest.mark.skip(reason=str(info)))
+                    continue
+                reason = gpu_pinning.count_skip_reason(needed, info.get("count", 1))
+                if reason:  # a skip: never evidence, so no status changes on a small host
+                    item.add_marker(pytest.mark.skip(reason=reason))
 
     # --- running ------------------------------------------------------------------------
 
@@ -226,13 +256,13 @@ class FalsifySession:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
         if info is not None:
-            data = dict(info)
+            data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
             if info["gpu"]:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
-                    data["device"] = dev
+                    data["device"] = {k: v for k, v in dev.items() if k != "count"}
             rep.falsify = data
         return rep
 
@@ -241,78 +271,33 @@ class FalsifySession:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
-        if report.when not in ("setup", "call", "teardown"):
-            if report.failed:  # xdist: "worker 'gw0' crashed while running ..."
-                self.crashed.append(report.nodeid)
+        if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
+            self.crashed.append(report.nodeid)
             return
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
-        r = self.results.get(report.nodeid)
-        if r is None:
-            r = self.results[report.nodeid] = {
-                "test": report.nodeid, "ids": list(info["ids"]), "level": info["level"],
-                "outcome": V.SKIPPED, "metrics": {}}
-            if info.get("device"):
-                r["device"] = info["device"]
-        r["metrics"] = evidence.metrics(report.user_properties)
-        if report.when == "setup":
-            if report.failed:
-                self._set(r, V.ERROR, report)
-            elif report.skipped:
-                self._skip(r, report, info)
-        elif report.when == "call":
-            if hasattr(report, "wasxfail"):
-                self._set(r, V.XPASS if report.passed else V.XFAIL, report)
-            elif report.passed:
-                r["outcome"] = V.PASSED
-            elif report.failed:
-                if str(report.longrepr).startswith("[XPASS(strict)]"):
-                    self._set(r, V.XPASS, report)
-                else:
-                    self._set(r, V.FAILED, report)
-                    ex, blob = evidence.hypothesis_details(report.longreprtext)
-                    if ex:
-                        r["example"] = ex
-                    if blob:
-                        r["blob"] = blob
-            elif report.skipped:
-                self._skip(r, report, info)
-        elif report.failed:  # teardown error: the result cannot be trusted
-            self._set(r, V.ERROR, report)
-
-    def _skip(self, r: dict, report, info: dict) -> None:
-        if "blocked" in info:
-            r["outcome"] = V.BLOCKED
-            r["reason"] = info["blocked"].removeprefix("BLOCKER_FIXTURE_ABSENT: ")
-        else:
-            r["outcome"] = V.SKIPPED
-            lr = report.longrepr
-            r["reason"] = str(lr[2] if isinstance(lr, tuple) and len(lr) == 3 else lr)[:300]
-            if info.get("gpu"):
-                self.gpu_not_run += 1
-
-    @staticmethod
-    def _set(r: dict, outcome: str, report) -> None:
-        r["outcome"] = outcome
-        r["message"] = evidence.short_message(report)
+        r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
+        r = self.results[report.nodeid] = outcome.classify(r, report, info)
+        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
+            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
     @pytest.hookimpl(optionalhook=True)  # an xdist hook: the plugin must load without xdist
     def pytest_testnodedown(self, node, error) -> None:
         out = getattr(node, "workeroutput", None) or {}
-        ids = out.get("falsify_collected")
-        if ids is None:
+        children = out.get("falsify_children")
+        if children is None:
             self._worker_lost = True
             return
-        self.collected = (self.collected or set()) | set(ids)
+        self.children.update(children)
 
     # --- the end ----------------------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker:
-            self.config.workeroutput["falsify_collected"] = sorted(self.collected or ())
+            self.config.workeroutput["falsify_children"] = self.children
             return
         if self.mode is None:
             return
@@ -360,17 +345,9 @@ class FalsifySession:
 
     def _pruner(self):
         root = self.config.rootpath
-        full = not any("::" in str(a) for a in self.config.args) and not self._worker_lost
-        collected = self.collected if full else None
-        files = {t.split("::")[0] for t in collected} if collected else set()
-
-        def prune(test: str) -> bool:
-            file = test.split("::")[0]
-            if not (root / file).exists():
-                return True
-            return bool(collected) and file in files and test not in collected
-
-        return prune
+        # A lost worker sent no collection: prune only what is gone from disk.
+        children = {} if self._worker_lost else self.children
+        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
@@ -391,7 +368,7 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, self.gpu_not_run, inert):
+                                  self.crashed, len(self.gpu_not_run), inert):
             tr.write_line(line)
         if self.mode == "check":
             for d in self.diffs:
@@ -404,6 +381,15 @@ class FalsifySession:
                               "(run pytest --falsify to update them)", red=True, bold=True)
             else:
                 tr.write_line("falsify check passed: contracts agree with the tests", green=True)
+
+
+def _gpu_count(item: pytest.Item) -> int:
+    """How many GPUs a `gpu` test needs: `@pytest.mark.gpu(count=2)`; 1 by default."""
+    count = item.get_closest_marker("gpu").kwargs.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.gpu(count={count!r}): "
+                                "count must be a positive whole number")
+    return count
 
 
 @pytest.hookimpl(trylast=True)

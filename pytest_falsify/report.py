@@ -8,16 +8,17 @@ from pathlib import Path
 
 from . import verdict as V
 from .engine import Plan
+from .records import FalsifierRow, Report, TestResult
 
 FORMAT = "pytest-falsify-report/1"
 
 
 def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
-          results: Mapping[str, Mapping], written: Iterable[Path], problems: Iterable[str],
-          crashed: Iterable[str], interrupted: bool = False) -> dict:
+          results: Mapping[str, TestResult], written: Iterable[Path], problems: Iterable[str],
+          crashed: Iterable[str], interrupted: bool = False) -> Report:
     """The report of one run; `interrupted`: the run wrote no contract (Ctrl-C, collection
     errors), so its statuses are the ones on disk and `falsify apply` ignores its tests."""
-    falsifiers = []
+    falsifiers: list[FalsifierRow] = []
     if plan is not None:
         tests_of: dict[str, list[str]] = {}
         for test, r in results.items():
@@ -48,20 +49,20 @@ def dump(report: Mapping, path: Path) -> None:
     atomic_write(path, (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode())
 
 
-def load(path: Path) -> dict:
+def load(path: Path) -> Report:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pytest-falsify report (format {FORMAT!r} expected)")
     return data
 
 
-def merge_results(reports: Iterable[Mapping]) -> dict[str, dict]:
+def merge_results(reports: Iterable[Mapping]) -> dict[str, TestResult]:
     """One result per test across reports: a failure anywhere wins, then a live pass."""
-    by_test: dict[str, list[Mapping]] = {}
+    by_test: dict[str, list[TestResult]] = {}
     for rep in reports:
         for t in rep.get("tests", ()):
             by_test.setdefault(str(t["test"]), []).append(t)
-    out: dict[str, dict] = {}
+    out: dict[str, TestResult] = {}
     for test, rs in by_test.items():
         best = V.worst_of(rs)
         if best is not None:

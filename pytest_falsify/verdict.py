@@ -1,6 +1,6 @@
 """The verdict: a falsifier's status derived from the evidence of its bound tests.
 
-Pure functions only, so the table of DESIGN.md is tested exhaustively without pytest.
+Pure functions only, so the table of docs/design.md is tested exhaustively without pytest.
 """
 
 from __future__ import annotations

@@ -204,24 +204,6 @@ def test_metrics(falsify_evidence):
     assert metrics == {"cosine": 0.5, "argmax_match": True, "n": 3}
 
 
-def test_evidence_of_a_deleted_test_is_pruned_on_a_full_run_only(project):
-    project.contract()
-    project.tests(PASSING + """
-@pytest.mark.falsifier("FALSIFY-DEMO-001")
-def test_old():
-    pass
-""")
-    project.run("--falsify")
-    project.tests(PASSING)
-    project.run("--falsify", "test_demo.py::test_live")
-    tests = [t["test"] for t in entries(project)["FALSIFY-DEMO-001"]["evidence"]["tests"]]
-    assert "test_demo.py::test_old" in tests
-    result = project.run("--falsify")
-    tests = [t["test"] for t in entries(project)["FALSIFY-DEMO-001"]["evidence"]["tests"]]
-    assert tests == ["test_demo.py::test_algorithm"]
-    result.stdout.fnmatch_lines(["pruned evidence of 1 test(s) that no longer exist"])
-
-
 @pytest.mark.falsifier("FALSIFY-PLUGIN-005")
 def test_crlf_and_bom_survive_a_rewrite(project):
     path = project.contract()

@@ -1,4 +1,4 @@
-"""The verdict table of DESIGN.md, over every combination of outcomes and levels."""
+"""The verdict table of docs/design.md, over every combination of outcomes and levels."""
 
 from __future__ import annotations
 
