@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import report
+from .. import report, walk
 from ..contracts import ContractSet, load_dir
 from ..rewrite import Options
 
@@ -41,9 +41,18 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
+class ConfigProblem(Exception):
+    """A pyproject.toml the CLI cannot take its settings from (one line, exit 2)."""
+
+
 def ini_options(start: Path | None = None) -> tuple[Path, dict]:
-    """(directory, [tool.pytest.ini_options]) of the nearest pyproject.toml that has
-    that table, else (cwd, {}): the settings pytest would use."""
+    """(directory, [tool.pytest.ini_options]) of the nearest pyproject.toml, else
+    (cwd, {}): the settings pytest would use.
+
+    Raises ConfigProblem for a pyproject.toml that is unreadable, not TOML, or whose
+    tables have the wrong type: guessing defaults instead would validate (or rewrite)
+    a directory the project did not name.
+    """
     try:
         import tomllib  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
@@ -51,13 +60,25 @@ def ini_options(start: Path | None = None) -> tuple[Path, dict]:
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         py = d / "pyproject.toml"
-        if py.is_file():
-            try:
-                opts = tomllib.loads(py.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-            except (KeyError, TypeError, ValueError, OSError):
-                continue
-            if isinstance(opts, dict):
-                return d, opts
+        if not py.is_file():
+            continue
+        try:
+            opts = tomllib.loads(walk.read_limited(py).decode("utf-8"))
+        except walk.FileProblem as exc:
+            raise ConfigProblem(f"{py}: {exc.message}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigProblem(f"{py}: not UTF-8 ({exc.reason})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigProblem(f"{py}: not valid TOML: {exc}") from None
+        table = []
+        for key in ("tool", "pytest", "ini_options"):
+            table.append(key)
+            opts = opts.get(key)
+            if opts is None:
+                break
+            if not isinstance(opts, dict):
+                raise ConfigProblem(f"{py}: [{'.'.join(table)}] must be a table, got {opts!r}")
+        return d, opts or {}
     return here, {}
 
 
@@ -66,7 +87,11 @@ def default_contracts(start: Path | None = None) -> Path:
     pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
     base, opts = ini_options(start)
     if "falsify_contracts" in opts:
-        return base / str(opts["falsify_contracts"])
+        value = opts["falsify_contracts"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigProblem(f"{base / 'pyproject.toml'}: falsify_contracts must be a "
+                                f"directory name (a string), got {value!r}")
+        return base / value
     return Path("contracts")
 
 
@@ -74,6 +99,6 @@ def rewrite_options() -> Options | None:
     """The project's rewrite options, or None after printing a bad one."""
     try:
         return Options.from_ini(ini_options()[1].get)
-    except ValueError as exc:
+    except (ConfigProblem, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
