@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import report
 from ..contracts import ContractSet, load_dir
+from ..rewrite import Options
 from ._project import ConfigFileError, Project, locate
 
 
@@ -75,3 +76,11 @@ def load_reports(paths: list[Path]) -> dict[str, dict]:
             print(f"warning: {p}: run ended with exit status {r.get('exitstatus')}", file=sys.stderr)
         kept.append(r)
     return report.merge_results(kept)
+
+
+def rewrite_options(args: argparse.Namespace) -> Options:
+    """The project's rewrite options (its pytest config file's falsify_* settings)."""
+    try:
+        return Options.from_ini(project(args).options.get)
+    except ValueError as exc:
+        raise BadInput(f"{project(args).inipath}: {exc}") from None

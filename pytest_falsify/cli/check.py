@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import engine, evidence, gate
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports
+from ._common import load_contracts, load_reports, rewrite_options
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -24,8 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cset = load_contracts(args)
     results = load_reports(args.reports) if args.reports else {}
+    options = rewrite_options(args)
     plan = engine.make_plan(cset, results)
-    rendered, problems = engine.render(cset, plan, evidence.today())
+    rendered, problems = engine.render(cset, plan, evidence.today(), options)
     for r in rendered:
         sys.stdout.write(r.diff())
     for p in problems:
