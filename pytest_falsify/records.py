@@ -75,6 +75,14 @@ class FalsifierRow(TypedDict):
     tests: list[str]
 
 
+class HandClaimRow(TypedDict):
+    """A status set by hand that the evidence does not support (kept, never lowered)."""
+
+    id: str
+    claimed: str
+    evidence_shows: str
+
+
 class Report(TypedDict):
     """A JSON run report (`--falsify-report`), format `pytest-falsify-report/1`."""
 
@@ -87,5 +95,6 @@ class Report(TypedDict):
     tests: list[TestResult]
     crashed: list[str]
     unbound_claims: list[str]
+    hand_claims: list[HandClaimRow]
     written: list[str]
     problems: list[str]

@@ -18,7 +18,8 @@ DESCRIPTION = ("Derive the statuses from the stored evidence plus the given repo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="*", type=Path)
-    p.add_argument("--strict", action="store_true", help="claimed status without evidence is an error")
+    p.add_argument("--strict", action="store_true", help="claimed status without evidence, or a hand-set status the "
+                   "evidence does not support, is an error")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,5 +44,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
             if args.strict:
                 status = 1
+    for h in plan.hand_claims:
+        print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
+        if args.strict:
+            status = 1
     print("check " + ("FAILED" if status else "passed"))
     return status
