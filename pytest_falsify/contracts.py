@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from . import yamlsafe
+from . import walk, yamlsafe
 
 #: Statuses the plugin writes.
 DERIVED_STATUSES = (
@@ -185,11 +185,8 @@ def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractErr
     return Contract(path, name, version, entries, text, False, (root, data)), errors
 
 
-def contract_files(root: Path) -> list[Path]:
-    """Contract files under a directory, sorted so every run sees the same order."""
-    if root.is_file():
-        return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+def _file_error(problem: walk.FileProblem) -> ContractError:
+    return ContractError(problem.path, 0, problem.message, problem.fix)
 
 
 def _stat_key(path: Path) -> tuple | None:
@@ -204,9 +201,9 @@ def load_file(path: Path) -> tuple[Contract | None, list[ContractError], str, bo
     """Read one file: (contract, errors, text, had_bom)."""
     key = _stat_key(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [ContractError(path, 1, f"cannot read: {exc.strerror}", "check the path")], "", False
+        data = walk.read_limited(path)
+    except walk.FileProblem as exc:
+        return None, [_file_error(exc)], "", False
     try:
         text, bom = yamlsafe.decode(data)
     except UnicodeDecodeError as exc:
@@ -253,10 +250,9 @@ def _load_dir(root: Path, previous: ContractSet | None) -> ContractSet:
     contracts: list[Contract] = []
     errors: list[ContractError] = []
     by_id: dict[str, Entry] = {}
-    if not root.exists():
-        return ContractSet([], [ContractError(root, 0, "contracts directory not found",
-                                              "pass --contracts DIR or set falsify_contracts in the ini")], {})
-    for path in contract_files(root):
+    paths, problems = walk.contract_files(root)
+    errors.extend(_file_error(p) for p in problems)
+    for path in paths:
         old = reuse.get(path)
         if old is not None and old.stat == _stat_key(path):
             contract, errs = old, []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gpu, gpu_pinning, outcome, pruning, report, summary
+from . import engine, evidence, gate, gpu, gpu_pinning, outcome, pruning, report, summary
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
@@ -127,6 +127,9 @@ class FalsifySession:
         self.problems: list[str] = []
         self.diffs: list[str] = []
         self.failed_check = False
+        self.new_failures: set[str] = set()  # node ids of failed reports (any phase)
+        self.still_falsified: list[dict] = []
+        self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
         self._frozen = False
         if self.mode is not None or self.dir.exists():
@@ -257,20 +260,44 @@ class FalsifySession:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
+            if self._still_falsified(item.nodeid, info["ids"], rep):
+                data["still_falsified"] = True
+                # pytest's own way to say "expected failure": the run stays green and the
+                # terminal shows it as x/XFAIL with this reason; our result stays FAILED.
+                rep.outcome = "skipped"
+                rep.wasxfail = (f"still falsified: {', '.join(info['ids'])} (the committed "
+                                "FALSIFIED verdict; this failure reproduces it)")
             rep.falsify = data
         return rep
+
+    def _entry(self, fid: str):
+        if self.cset is None:
+            return None
+        by_qid = getattr(self.cset, "by_qid", None)
+        return by_qid.get(fid) if by_qid is not None else self.cset.by_id.get(fid)
+
+    def _still_falsified(self, nodeid: str, ids: list[str], rep) -> bool:
+        if self.mode is None or rep.when != "call" or not rep.failed or hasattr(rep, "wasxfail"):
+            return False
+        entries = [self._entry(fid) for fid in ids]
+        return None not in entries and gate.known_for_all(
+            ((e.status, e.stored_tests) for e in entries), nodeid)
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
+        if report.failed:
+            self.new_failures.add(report.nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
             self.crashed.append(report.nodeid)
             return
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
+        if info.get("still_falsified"):
+            self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
         if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
@@ -310,6 +337,7 @@ class FalsifySession:
             r.update(stamp)
         prune = self._pruner()
         today = evidence.today()
+        drift: list[str] = []
         if self.mode == "write":
             self.plan, self.written, problems = engine.write(
                 self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today)
@@ -321,22 +349,27 @@ class FalsifySession:
                 rendered, problems = engine.render(self.cset, self.plan, today)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
-                strict = self.config.option.falsify_strict and self.plan.unbound_claims
-                if self.diffs or problems or strict:
-                    self.failed_check = True
-                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.config.option.falsify_strict and self.plan.hand_claims:
+                drift = [str(r.path) for r in rendered] + problems
+        self.decision = gate.build(
+            int(session.exitstatus), new_failures=self.new_failures,
+            still_falsified=self.still_falsified, drift=drift, stale=[],
+            unproven=[e.id for e in self.plan.unbound_claims]
+            + [str(h) for h in self.plan.hand_claims],
+            strict=self.config.option.falsify_strict)
+        if self.mode == "check":
+            self.failed_check = self.decision["exit"] != gate.OK
+            session.exitstatus = self.decision["exit"]
+        elif self.config.option.falsify_strict and self.plan.hand_claims and not session.exitstatus:
             # Hand claims the evidence does not support are errors in every mode.
-            if self.mode == "check":
-                self.failed_check = True
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
         if self.config.option.falsify_report:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
-                               self.written, self.problems, self.crashed, interrupted)
+                               self.written, self.problems, self.crashed, interrupted,
+                               gate=self.decision)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
@@ -373,9 +406,15 @@ class FalsifySession:
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
                 tr.write_line(f"{level}: {e.id}: claims evidence, no test binds it", yellow=True)
+        if self.decision is not None:
+            for line in summary.gate_lines(self.decision):
+                tr.write_line(line)
+        if self.mode == "check" and self.decision is not None:
+            d = self.decision
             if self.failed_check:
-                tr.write_line("falsify check FAILED: contracts on disk disagree with the tests "
-                              "(run pytest --falsify to update them)", red=True, bold=True)
+                tr.write_line(f"falsify check FAILED (exit {d['exit']}): {d['verdict']}"
+                              + (" (run pytest --falsify to update them)" if d["drift"] else ""),
+                              red=True, bold=True)
             else:
                 tr.write_line("falsify check passed: contracts agree with the tests", green=True)
 

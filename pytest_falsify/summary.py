@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .engine import Plan
+from .gate import Gate
 
 COLUMNS = ("DISCHARGED", "PARTIAL", "BLOCKER", "UNBOUND", "FALSIFIED")
 _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
@@ -78,4 +79,19 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.extend(f"  {p}" for p in written)
     elif mode == "report":
         out.append("report mode: no contract file written")
+    return out
+
+
+def gate_lines(g: Gate) -> list[str]:
+    """What the gate saw, one kind per line group, so drift, new failures, stale claims and
+    known findings never read alike."""
+    out: list[str] = []
+    for sf in g["still_falsified"]:
+        out.append(f"still falsified (known finding, not a new failure): {sf['id']}: {sf['test']}")
+    for t in g["new_failures"]:
+        out.append(f"new failure: {t}")
+    for f in g["drift"]:
+        out.append(f"drift: {_rel(Path(f)) if Path(f).is_absolute() else f}")
+    for s in g["stale"]:
+        out.append(f"stale: {s}")
     return out

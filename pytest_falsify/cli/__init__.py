@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import apply, check, status, validate
-from ._common import default_contracts
+from ._common import ConfigProblem, default_contracts
 
 #: name -> module, in the order `falsify --help` lists them.
 COMMANDS = {
@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.contracts is None:
-        args.contracts = default_contracts()
+        try:
+            args.contracts = default_contracts()
+        except ConfigProblem as exc:
+            print(f"falsify: error: {exc}", file=sys.stderr)
+            return 2
     return COMMANDS[args.cmd].run(args)
 
 

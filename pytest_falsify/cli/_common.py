@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import report
+from .. import report, walk
 from ..contracts import ContractSet, load_dir
 
 
@@ -40,9 +40,18 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
+class ConfigProblem(Exception):
+    """A pyproject.toml the CLI cannot take its settings from (one line, exit 2)."""
+
+
 def default_contracts(start: Path | None = None) -> Path:
     """The contracts directory pytest would use: `falsify_contracts` of the nearest
-    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
+    pyproject.toml ([tool.pytest.ini_options]), else ./contracts.
+
+    Raises ConfigProblem for a pyproject.toml that is unreadable, not TOML, or whose
+    setting has the wrong type: guessing ./contracts instead would validate (or rewrite)
+    a directory the project did not name.
+    """
     try:
         import tomllib  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
@@ -50,11 +59,28 @@ def default_contracts(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         py = d / "pyproject.toml"
-        if py.is_file():
-            try:
-                opts = tomllib.loads(py.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-            except (KeyError, ValueError, OSError):
-                continue
-            if "falsify_contracts" in opts:
-                return d / str(opts["falsify_contracts"])
+        if not py.is_file():
+            continue
+        try:
+            opts = tomllib.loads(walk.read_limited(py).decode("utf-8"))
+        except walk.FileProblem as exc:
+            raise ConfigProblem(f"{py}: {exc.message}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigProblem(f"{py}: not UTF-8 ({exc.reason})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigProblem(f"{py}: not valid TOML: {exc}") from None
+        table = []
+        for key in ("tool", "pytest", "ini_options"):
+            table.append(key)
+            opts = opts.get(key)
+            if opts is None:
+                break
+            if not isinstance(opts, dict):
+                raise ConfigProblem(f"{py}: [{'.'.join(table)}] must be a table, got {opts!r}")
+        if opts is not None and "falsify_contracts" in opts:
+            value = opts["falsify_contracts"]
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigProblem(f"{py}: falsify_contracts must be a directory name (a string), "
+                                    f"got {value!r}")
+            return d / value
     return Path("contracts")

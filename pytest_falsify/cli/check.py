@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import engine, evidence
+from .. import engine, evidence, gate
 from ..contracts import CLAIMING_STATUSES
 from ._common import load_contracts, load_reports
 
@@ -31,22 +31,21 @@ def run(args: argparse.Namespace) -> int:
         return 1
     plan = engine.make_plan(cset, results)
     rendered, problems = engine.render(cset, plan, evidence.today())
-    status = 0
     for r in rendered:
         sys.stdout.write(r.diff())
-        status = 1
     for p in problems:
         print(f"problem: {p}")
-        status = 1
+    unbound = []
     for e in cset.by_id.values():
         if e.status in CLAIMING_STATUSES and not e.stored_tests:
             kind = "error" if args.strict else "warning"
             print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
-            if args.strict:
-                status = 1
+            unbound.append(e.id)
     for h in plan.hand_claims:
         print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
-        if args.strict:
-            status = 1
-    print("check " + ("FAILED" if status else "passed"))
-    return status
+        unbound.append(str(h))
+    decision = gate.build(0, new_failures=[], still_falsified=[], stale=[], unproven=unbound,
+                          drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
+    print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
+                      if decision["exit"] else "passed"))
+    return decision["exit"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import yaml
 from falsify_project import DEMO
 
+from pytest_falsify import gate
+
 # FALSIFY-DEMO-002 needs a live pass; here it was set DISCHARGED by hand, with no evidence.
 HAND = DEMO.replace("    prediction: passes on the real backend\n",
                     "    prediction: passes on the real backend\n    discharge_status: DISCHARGED\n")
@@ -37,7 +39,7 @@ def test_the_hand_claim_is_an_error_with_falsify_strict(project):
     project.contract(HAND)
     project.tests(ALGORITHM_PASS)
     result = project.run("--falsify", "--falsify-strict")
-    assert result.ret == 1
+    assert result.ret == gate.UNPROVEN
     result.stdout.fnmatch_lines([f"  error: *demo.yaml:*: {CLAIM}"])
     assert project.read() == HAND.encode()
 
@@ -47,7 +49,7 @@ def test_check_passes_over_a_hand_claim_and_fails_on_it_with_strict(project):
     project.tests(ALGORITHM_PASS)
     assert project.run("--falsify=check").ret == 0
     result = project.run("--falsify=check", "--falsify-strict")
-    assert result.ret == 1
+    assert result.ret == gate.UNPROVEN
     result.stdout.fnmatch_lines(["falsify check FAILED*"])
 
 
@@ -99,5 +101,5 @@ def test_falsify_check_over_a_report_warns_and_strict_fails(project, capsys):
     args = ["--contracts", str(project.path / "contracts"), "check", str(project.path / "r.json")]
     assert main(args) == 0
     assert f"warning: {project.path / 'contracts' / 'demo.yaml'}:" in capsys.readouterr().out
-    assert main([*args, "--strict"]) == 1
+    assert main([*args, "--strict"]) == gate.UNPROVEN
     assert CLAIM in capsys.readouterr().out
