@@ -3,10 +3,13 @@ derive; a failure still falsifies it; once the tool derived a status, the table 
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from falsify_project import DEMO
 
 from pytest_falsify import gate
+
+pytestmark = pytest.mark.falsifier("FALSIFY-PLUGIN-013")
 
 # FALSIFY-DEMO-002 needs a live pass; here it was set DISCHARGED by hand, with no evidence.
 HAND = DEMO.replace("    prediction: passes on the real backend\n",
