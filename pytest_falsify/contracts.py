@@ -43,6 +43,24 @@ ALIASES = {
     "if_fails": ("fails_if",),
 }
 STATUS_KEYS = ("discharge_status", "status")
+#: Blocks that hold an entry's status when it has no status key of its own (aprender).
+NESTED_STATUS_BLOCKS = ("algorithm_evidence",)
+
+
+def status_path(item: dict) -> tuple[str, ...] | None:
+    """Where an entry keeps its status: `(key,)`, `(block, "status")` or None (nowhere yet).
+
+    One place for the loader (reading) and the rewriter (writing), so an entry whose status
+    lives in `algorithm_evidence.status` is read there and never gets a second status key.
+    """
+    for key in STATUS_KEYS:
+        if key in item:
+            return (key,)
+    for block in NESTED_STATUS_BLOCKS:
+        sub = item.get(block)
+        if isinstance(sub, dict) and "status" in sub:
+            return (block, "status")
+    return None
 
 
 @dataclass(frozen=True)
@@ -164,10 +182,11 @@ def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractErr
                 a in item for a in ALIASES["prediction"]
             ):
                 err(line, f"{fid}: no prediction", "add 'prediction: <what would prove the claim wrong>'")
-            status_key = next((k for k in STATUS_KEYS if k in item), "discharge_status")
-            status = item.get(status_key)
+            where = status_path(item) or ("discharge_status",)
+            status_key = ".".join(where)
+            status = item[where[0]].get(where[1]) if len(where) == 2 else item.get(where[0])
             if status is not None and status not in KNOWN_STATUSES:
-                spair = yamlsafe.mapping_get(item_node, status_key)
+                spair = yamlsafe.mapping_get(item_node, where[0])
                 sline = _line(spair[1]) if spair else line
                 close = difflib.get_close_matches(str(status), KNOWN_STATUSES, n=1, cutoff=0.5)
                 hint = f"did you mean {close[0]}? " if close else ""

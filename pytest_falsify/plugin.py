@@ -16,6 +16,7 @@ from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
+from .rewrite import Options
 
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
@@ -44,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
+                  "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
 
@@ -114,6 +117,10 @@ class FalsifySession:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
         self.mode: str | None = opt.falsify or ("report" if opt.falsify_report else None)
         self.dir = _contracts_dir(config)
+        try:
+            self.options = Options.from_ini(config.getini)
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
@@ -340,13 +347,16 @@ class FalsifySession:
         drift: list[str] = []
         if self.mode == "write":
             self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today)
+                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
+                self.options)
             self.problems.extend(problems)
+            if problems and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
             self.plan = engine.make_plan(self.cset, self.results, prune)
             if self.mode == "check":
-                rendered, problems = engine.render(self.cset, self.plan, today)
+                rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
                 drift = [str(r.path) for r in rendered] + problems

@@ -47,7 +47,7 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
 
 
 def dump(report: Mapping, path: Path) -> None:
-    from .rewrite import atomic_write
+    from .atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import report, walk
 from ..contracts import ContractSet, load_dir
+from ..rewrite import Options
 
 
 def load_contracts(directory: Path) -> ContractSet | None:
@@ -44,18 +45,18 @@ class ConfigProblem(Exception):
     """A pyproject.toml the CLI cannot take its settings from (one line, exit 2)."""
 
 
-def default_contracts(start: Path | None = None) -> Path:
-    """The contracts directory pytest would use: `falsify_contracts` of the nearest
-    pyproject.toml ([tool.pytest.ini_options]), else ./contracts.
+def ini_options(start: Path | None = None) -> tuple[Path, dict]:
+    """(directory, [tool.pytest.ini_options]) of the nearest pyproject.toml, else
+    (cwd, {}): the settings pytest would use.
 
     Raises ConfigProblem for a pyproject.toml that is unreadable, not TOML, or whose
-    setting has the wrong type: guessing ./contracts instead would validate (or rewrite)
+    tables have the wrong type: guessing defaults instead would validate (or rewrite)
     a directory the project did not name.
     """
     try:
         import tomllib  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
-        return Path("contracts")
+        return Path.cwd(), {}
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         py = d / "pyproject.toml"
@@ -77,10 +78,27 @@ def default_contracts(start: Path | None = None) -> Path:
                 break
             if not isinstance(opts, dict):
                 raise ConfigProblem(f"{py}: [{'.'.join(table)}] must be a table, got {opts!r}")
-        if opts is not None and "falsify_contracts" in opts:
-            value = opts["falsify_contracts"]
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigProblem(f"{py}: falsify_contracts must be a directory name (a string), "
-                                    f"got {value!r}")
-            return d / value
+        return d, opts or {}
+    return here, {}
+
+
+def default_contracts(start: Path | None = None) -> Path:
+    """The contracts directory pytest would use: `falsify_contracts` of the nearest
+    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
+    base, opts = ini_options(start)
+    if "falsify_contracts" in opts:
+        value = opts["falsify_contracts"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigProblem(f"{base / 'pyproject.toml'}: falsify_contracts must be a "
+                                f"directory name (a string), got {value!r}")
+        return base / value
     return Path("contracts")
+
+
+def rewrite_options() -> Options | None:
+    """The project's rewrite options, or None after printing a bad one."""
+    try:
+        return Options.from_ini(ini_options()[1].get)
+    except (ConfigProblem, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

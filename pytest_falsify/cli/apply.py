@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
-from ._common import load_contracts, load_reports
+from ._common import load_contracts, load_reports, rewrite_options
 
 HELP = "merge JSON reports of several runs and rewrite contracts"
 DESCRIPTION = ("Merge the JSON reports of several runs (e.g. CPU CI and a CUDA host) with the\n"
@@ -23,10 +23,11 @@ def run(args: argparse.Namespace) -> int:
     if load_contracts(args.contracts) is None:
         return 1
     results = load_reports(args.reports)
-    if results is None:
+    options = rewrite_options()
+    if results is None or options is None:
         return 1
     plan, written, problems = engine.write(args.contracts, lambda: load_dir(args.contracts),
-                                           results, None, evidence.today())
+                                           results, None, evidence.today(), options)
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
     return 1 if problems else 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import engine, evidence, gate
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports
+from ._common import load_contracts, load_reports, rewrite_options
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -27,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
     if cset is None:
         return 1
     results = load_reports(args.reports) if args.reports else {}
-    if results is None:
+    options = rewrite_options()
+    if results is None or options is None:
         return 1
     plan = engine.make_plan(cset, results)
-    rendered, problems = engine.render(cset, plan, evidence.today())
+    rendered, problems = engine.render(cset, plan, evidence.today(), options)
     for r in rendered:
         sys.stdout.write(r.diff())
     for p in problems:
