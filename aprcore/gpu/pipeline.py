@@ -79,7 +79,7 @@ class PipelineDecoder:
     def _peer(self, cp: Any) -> None:
         """Let each stage's device read the previous one's memory directly, where the
         hardware allows (otherwise the driver stages the copy through the host)."""
-        for a, b in zip(self.devices, self.devices[1:]):
+        for a, b in zip(self.devices, self.devices[1:], strict=False):
             if a != b and cp.cuda.runtime.deviceCanAccessPeer(b, a):
                 with cp.cuda.Device(b):
                     try:
