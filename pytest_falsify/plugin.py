@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gate, gpu, gpu_pinning, outcome, pruning, report, summary
+from . import (
+    engine,
+    evidence,
+    gate,
+    gpu,
+    gpu_pinning,
+    junit,
+    outcome,
+    pruning,
+    report,
+    rootdir,
+    summary,
+)
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
@@ -21,6 +33,8 @@ from .rewrite import Options
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
+#: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -50,8 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="")
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    rootdir.repair(early_config, args, _VALUE_OPTIONS)
     _split_falsify_mode(args)
     # Before any conftest or test module can touch CUDA in this process.
     gpu.pin(early_config)
@@ -86,16 +101,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def falsify_evidence(record_property):
+def falsify_evidence(request: pytest.FixtureRequest):
     """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
 
-    A thin wrapper over `record_property`; numpy/cupy scalars are turned into builtins
-    (via `.item()`) so they survive xdist transport and YAML.
+    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
+    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
+    allows, without record_property's xunit2 warning (see junit.py).
     """
 
     def record(**metrics: object) -> None:
         for name, value in metrics.items():
-            record_property(name, evidence.plain(value))
+            junit.record(request.node, name, evidence.plain(value))
 
     return record
 
@@ -254,6 +270,7 @@ class FalsifySession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
+        junit.attach(item, rep)
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -294,6 +311,8 @@ class FalsifySession:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
+        if not self.is_worker:
+            junit.publish(self.config, report)
         if report.failed:
             self.new_failures.add(report.nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
