@@ -139,7 +139,7 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
           max_rows: int = 50, entries: Iterable[Entry] = (),
-          results: Mapping[str, Mapping] | None = None) -> list[str]:
+          results: Mapping[str, Mapping] | None = None, strict: bool = False) -> list[str]:
     """The summary of a run (or `falsify apply`): the story first (what stands FALSIFIED,
     one line each with its failing test, and every transition), then the tally with its
     denominators, then what was not evidence and what was written."""
@@ -165,6 +165,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(denominators(plan, evidenced, not_run=why))
     for e in plan.unbound_claims:
         out.append(f"  {_rel(e.path)}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+    for h in plan.hand_claims:  # kept, never lowered; an error with --falsify-strict
+        out.append(f"  {'error' if strict else 'warning'}: {_rel(h.entry.path)}:{h.entry.line}: {h}")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:
