@@ -49,7 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status that no test binds is an error")
+                help="check: a claimed status that no test binds is an error; every mode: a "
+                     "status set by hand that the evidence does not support is an error")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
@@ -381,11 +382,15 @@ class FalsifySession:
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
             still_falsified=self.still_falsified, drift=drift, stale=[],
-            unproven=[e.id for e in self.plan.unbound_claims],
+            unproven=[e.id for e in self.plan.unbound_claims]
+            + [str(h) for h in self.plan.hand_claims],
             strict=self.config.option.falsify_strict)
         if self.mode == "check":
             self.failed_check = self.decision["exit"] != gate.OK
             session.exitstatus = self.decision["exit"]
+        elif self.config.option.falsify_strict and self.plan.hand_claims and not session.exitstatus:
+            # Hand claims the evidence does not support are errors in every mode.
+            session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
@@ -421,7 +426,8 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, len(self.gpu_not_run), inert):
+                                  self.crashed, len(self.gpu_not_run), inert,
+                                  strict=config.option.falsify_strict):
             tr.write_line(line)
         if self.mode == "check":
             for d in self.diffs:

@@ -86,7 +86,7 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
-          max_rows: int = 50) -> list[str]:
+          max_rows: int = 50, strict: bool = False) -> list[str]:
     out: list[str] = []
     rows = tally(plan)
     sums = total(rows)
@@ -106,6 +106,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append("transitions: none")
     for e in plan.unbound_claims:
         out.append(f"  {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+    for h in plan.hand_claims:  # kept, never lowered; an error with --falsify-strict
+        out.append(f"  {'error' if strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:

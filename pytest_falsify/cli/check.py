@@ -18,7 +18,8 @@ DESCRIPTION = ("Derive the statuses from the stored evidence plus the given repo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="*", type=Path, metavar="REPORT")
-    p.add_argument("--strict", action="store_true", help="claimed status without evidence is an error")
+    p.add_argument("--strict", action="store_true", help="claimed status without evidence, or a "
+                   "hand-set status the evidence does not support, is an error")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
             kind = "error" if args.strict else "warning"
             print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
             unbound.append(e.id)
+    for h in plan.hand_claims:
+        print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
+        unbound.append(str(h))
     decision = gate.build(0, new_failures=[], still_falsified=[], stale=[], unproven=unbound,
                           drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
     print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
