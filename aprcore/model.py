@@ -146,10 +146,6 @@ class Model:
         """An empty KV cache for `forward(..., cache=)` on `backend`."""
         return KVCache(self.config, resolve_backend(backend), capacity, max_len)
 
-    def invalidate(self) -> None:
-        """Drop device copies of the weights (call after changing `self.weights` in place)."""
-        self._device.clear()
-
     # -- weights per backend ----------------------------------------------------------
 
     def head_weight_name(self) -> str:
