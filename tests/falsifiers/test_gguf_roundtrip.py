@@ -52,7 +52,6 @@ def test_roundtrip_over_head_layouts(arch, heads_kv, tied, seed, tmp_path_factor
 @pytest.mark.falsifier("FALSIFY-QW2E-FWD-F32-001")
 @pytest.mark.parametrize("name", ["tiny-qwen2", "tiny-llama", "tiny-qwen2-gqa7"])
 def test_forward_on_hf_and_f32_gguf_is_identical(name, tmp_path, record_property):
-
     import aprcore
 
     cfg = CONFIGS[name]
