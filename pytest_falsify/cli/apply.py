@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
@@ -26,8 +27,12 @@ def run(args: argparse.Namespace) -> int:
     options = rewrite_options()
     if results is None or options is None:
         return 1
-    plan, written, problems = engine.write(args.contracts, lambda: load_dir(args.contracts),
-                                           results, None, evidence.today(), options)
+    try:
+        plan, written, problems = engine.write(args.contracts, lambda: load_dir(args.contracts),
+                                               results, None, evidence.today(), options)
+    except KeyboardInterrupt:
+        print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
+        return 130
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
     return 1 if problems else 0
