@@ -51,6 +51,19 @@ class Transition:
 
 
 @dataclass
+class HandClaim:
+    """A status typed by hand that the evidence does not support, kept (never lowered)."""
+
+    entry: Entry
+    claimed: str  # the status on disk
+    evidence_shows: str  # what the evidence derives
+
+    def __str__(self) -> str:
+        return (f"{self.entry.id}: claimed {self.claimed} by hand; "
+                f"evidence shows {self.evidence_shows}")
+
+
+@dataclass
 class Plan:
     updates: dict[Path, dict[str, EntryUpdate]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
@@ -59,6 +72,7 @@ class Plan:
     unbound_claims: list[Entry] = field(default_factory=list)
     pruned: list[tuple[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # ids with results but no entry
+    hand_claims: list[HandClaim] = field(default_factory=list)
 
     def drop(self, path: Path, name: str) -> None:
         """Forget the updates of a file that is not written: its entries keep the status
@@ -111,6 +125,12 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             fresh = [contract_record(r) for r in bound.get(entry.id, ())]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
+            if V.holds_hand_claim(entry.status, new, tool_derived=bool(stored)):
+                # Not a status the tool derived: it stays, and the entry is left as it is
+                # (evidence written here would make the next run treat it as derived).
+                plan.hand_claims.append(HandClaim(entry, old, new))
+                plan.statuses[entry.id] = (contract.name, old, old)
+                continue
             plan.statuses[entry.id] = (contract.name, old, new)
             if not bound.get(entry.id) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)

@@ -1,33 +1,70 @@
-"""What the subcommands share: loading contracts and reports, finding the directory."""
+"""What the subcommands share: finding the directory, loading contracts and reports."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from pathlib import Path
 
-from .. import report, walk
+from .. import report
 from ..contracts import ContractSet, load_dir
 from ..rewrite import Options
+from ._project import ConfigFileError, Project, locate
 
 
-def load_contracts(directory: Path) -> ContractSet | None:
-    """The contract set, or None after printing every error (file:line and fix)."""
+class BadInput(Exception):
+    """Bad input (exit 2). The message names the file it is about."""
+
+
+def project(args: argparse.Namespace) -> Project:
+    """The pytest project around the working directory (cached on `args`)."""
+    found = getattr(args, "_project", None)
+    if found is None:
+        try:
+            found = locate()
+        except ConfigFileError as exc:
+            raise BadInput(str(exc)) from None
+        args._project = found
+    return found
+
+
+def contracts_dir(args: argparse.Namespace) -> Path:
+    """`--contracts`, else the directory the plugin would use for this project."""
+    if args.contracts is not None:
+        return args.contracts
+    try:
+        return project(args).contracts_dir()
+    except ConfigFileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def load_contracts(args: argparse.Namespace) -> ContractSet:
+    """The contract set; every error is printed (file:line and fix), then BadInput."""
+    directory = contracts_dir(args)
+    if not os.path.lexists(directory):  # anything else there is judged by the loader
+        where = project(args).inipath if args.contracts is None else None
+        hint = f" (falsify_contracts of {where})" if where else ""
+        raise BadInput(f"{directory}: contracts directory not found{hint}; "
+                       "pass --contracts DIR or set falsify_contracts in the pytest config")
     cset = load_dir(directory)
     if cset.errors:
         for e in cset.errors:
             print(e, file=sys.stderr)
-        print(f"{len(cset.errors)} error(s) in {directory}", file=sys.stderr)
-        return None
+        raise BadInput(f"{directory}: {len(cset.errors)} contract error(s)")
     return cset
 
 
-def load_reports(paths: list[Path]) -> dict[str, dict] | None:
-    """Merged results of the reports (interrupted ones skipped), or None on a bad report."""
-    try:
-        loaded = [report.load(p) for p in paths]
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+def load_reports(paths: list[Path]) -> dict[str, dict]:
+    """Merged results of the reports (interrupted ones skipped); BadInput on a bad report."""
+    loaded = []
+    for p in paths:  # every report is checked before any is used or warned about
+        try:
+            loaded.append(report.load(p))
+        except OSError as exc:
+            raise BadInput(f"{p}: cannot read the report: {exc.strerror}") from None
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
     kept = []
     for p, r in zip(paths, loaded, strict=True):
         if r.get("interrupted"):
@@ -41,64 +78,9 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
-class ConfigProblem(Exception):
-    """A pyproject.toml the CLI cannot take its settings from (one line, exit 2)."""
-
-
-def ini_options(start: Path | None = None) -> tuple[Path, dict]:
-    """(directory, [tool.pytest.ini_options]) of the nearest pyproject.toml, else
-    (cwd, {}): the settings pytest would use.
-
-    Raises ConfigProblem for a pyproject.toml that is unreadable, not TOML, or whose
-    tables have the wrong type: guessing defaults instead would validate (or rewrite)
-    a directory the project did not name.
-    """
+def rewrite_options(args: argparse.Namespace) -> Options:
+    """The project's rewrite options (its pytest config file's falsify_* settings)."""
     try:
-        import tomllib  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        return Path.cwd(), {}
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        py = d / "pyproject.toml"
-        if not py.is_file():
-            continue
-        try:
-            opts = tomllib.loads(walk.read_limited(py).decode("utf-8"))
-        except walk.FileProblem as exc:
-            raise ConfigProblem(f"{py}: {exc.message}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigProblem(f"{py}: not UTF-8 ({exc.reason})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigProblem(f"{py}: not valid TOML: {exc}") from None
-        table = []
-        for key in ("tool", "pytest", "ini_options"):
-            table.append(key)
-            opts = opts.get(key)
-            if opts is None:
-                break
-            if not isinstance(opts, dict):
-                raise ConfigProblem(f"{py}: [{'.'.join(table)}] must be a table, got {opts!r}")
-        return d, opts or {}
-    return here, {}
-
-
-def default_contracts(start: Path | None = None) -> Path:
-    """The contracts directory pytest would use: `falsify_contracts` of the nearest
-    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
-    base, opts = ini_options(start)
-    if "falsify_contracts" in opts:
-        value = opts["falsify_contracts"]
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigProblem(f"{base / 'pyproject.toml'}: falsify_contracts must be a "
-                                f"directory name (a string), got {value!r}")
-        return base / value
-    return Path("contracts")
-
-
-def rewrite_options() -> Options | None:
-    """The project's rewrite options, or None after printing a bad one."""
-    try:
-        return Options.from_ini(ini_options()[1].get)
-    except (ConfigProblem, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+        return Options.from_ini(project(args).options.get)
+    except ValueError as exc:
+        raise BadInput(f"{project(args).inipath}: {exc}") from None

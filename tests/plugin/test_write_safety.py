@@ -31,17 +31,22 @@ def leftovers(directory):
 
 
 
+def raise_on_call(monkeypatch, owner, name: str, n: int, exc: BaseException) -> None:
+    """Make the n-th call of owner.name raise `exc` (the others run as usual)."""
+    real, calls = getattr(owner, name), []
+
+    def hook(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == n:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, hook)
+
+
 def test_a_full_disk_on_the_second_file_changes_no_file_and_names_it(tmp_path, monkeypatch):
     paths = files(tmp_path)
-    real, calls = os.fsync, []
-
-    def fsync(fd):
-        calls.append(fd)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(fd)
-
-    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    raise_on_call(monkeypatch, atomic.os, "fsync", 2, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     with pytest.raises(atomic.WriteFailure, match=r"cannot write .*c1\.yaml: No space left on "
                                                   "device; no contract was changed"):
         atomic.write_set(tmp_path, [(p, b"new\n") for p in paths])
@@ -63,15 +68,7 @@ def test_a_read_only_directory_changes_no_file_and_names_it(tmp_path, monkeypatc
 
 def test_ctrl_c_while_the_temps_are_written_changes_no_file_and_leaves_no_temp(tmp_path, monkeypatch):
     paths = files(tmp_path)
-    real, calls = atomic._temp, []
-
-    def temp(*args):
-        calls.append(args)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(atomic, "_temp", temp)
+    raise_on_call(monkeypatch, atomic, "_temp", 3, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         atomic.write_set(tmp_path, [(p, b"new\n") for p in paths])
     assert [p.read_bytes() for p in paths] == [b"old\n"] * 3 and leftovers(tmp_path) == []
@@ -149,15 +146,7 @@ def test_ctrl_c_in_the_write_phase_prints_one_line_and_changes_nothing(project, 
     project.contract(DEMO.replace("FALSIFY-DEMO", "FALSIFY-TWO"), name="two")
     project.tests(PASSING + PASSING.replace("DEMO", "TWO").replace("def test_", "def test_two_"))
     before = project.read(), project.read("two")
-    real, calls = atomic._temp, []
-
-    def temp(*args):
-        calls.append(args)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(atomic, "_temp", temp)
+    raise_on_call(monkeypatch, atomic, "_temp", 2, KeyboardInterrupt())
     result = project.run("--falsify")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
