@@ -384,9 +384,17 @@ class FalsifySession:
         today = evidence.today()
         drift: list[str] = []
         if self.mode == "write":
-            self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
-                self.options)
+            try:
+                self.plan, self.written, problems = engine.write(
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune,
+                    today, self.options)
+            except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
+                self.problems.append("interrupted (Ctrl-C) while writing contracts: "
+                                     "no contract was changed")
+                self.plan = None
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
+                return
             self.problems.extend(problems)
             if problems and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
@@ -25,8 +26,12 @@ def run(args: argparse.Namespace) -> int:
     results = load_reports(args.reports)
     options = rewrite_options(args)
     directory = contracts_dir(args)
-    plan, written, problems = engine.write(directory, lambda: load_dir(directory),
-                                           results, None, evidence.today(), options)
+    try:
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory),
+                                               results, None, evidence.today(), options)
+    except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
+        print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
+        return 130
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
     falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
