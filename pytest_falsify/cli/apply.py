@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
@@ -21,13 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    load_contracts(args)
+    before = load_contracts(args)
     results = load_reports(args.reports)
     options = rewrite_options(args)
     directory = contracts_dir(args)
-    plan, written, problems = engine.write(directory, lambda: load_dir(directory),
-                                           results, None, evidence.today(), options)
-    for line in summary.lines(plan, "write", written, problems, [], 0):
+    try:
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory),
+                                               results, None, evidence.today(), options)
+    except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
+        print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
+        return 130
+    entries = [e for c in before.contracts for e in c.entries]
+    for line in summary.lines(plan, "write", written, problems, [], 0, entries=entries,
+                              results=results):
         print(line)
     falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
     return 1 if problems or falsified else 0
