@@ -7,6 +7,7 @@ pytest-xdist the controller sees everything and is the only process that writes.
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from . import (
     pruning,
     report,
     rootdir,
+    signing,
     summary,
 )
 from . import verdict as V
@@ -59,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
+                  "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
@@ -135,6 +139,7 @@ class FalsifySession:
         self.dir = _contracts_dir(config)
         try:
             self.options = Options.from_ini(config.getini)
+            self.trust = signing.Trust.from_ini(config.getini("falsify_report_key"))
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.is_worker = hasattr(config, "workerinput")
@@ -407,13 +412,17 @@ class FalsifySession:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, self.problems, self.crashed, interrupted,
                                gate=self.decision)
+            key = self.trust.key()
+            if key is not None:  # the CUDA host signs; `falsify apply` checks
+                rep = signing.sign(rep, key)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
         root = self.config.rootpath
         # A lost worker sent no collection: prune only what is gone from disk.
         children = {} if self._worker_lost else self.children
-        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
+        # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
+        return lambda test: pruning.is_gone(test, children, lambda f: os.path.exists(root / f))
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
