@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from . import (
+    activation,
     engine,
     evidence,
     gate,
@@ -37,6 +38,12 @@ _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+#: Our ini options and command-line options (dest names): setting any of them, or having a
+#: contracts directory, is what makes a project use the plugin (activation.py).
+INI_OPTIONS = ("falsify_contracts", "falsify_verdict_map", "falsify_report_key", "falsify_gpus",
+               activation.GATING_FLAG)
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
+               "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -60,13 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
+    parser.addini("falsify_contracts", "contracts directory for pytest-falsify (default: contracts)",
+                  default="")
     parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
                   "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
+    parser.addini(activation.GATING_FLAG, "skip gpu/ignored tests unless --run-ignored (default: "
+                  "on when the project has contracts or sets a falsify option)", type="bool",
+                  default=None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
@@ -93,16 +105,21 @@ def _split_falsify_mode(args: list[str]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in (
-        "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
-        "(level 'live' = real backend or artifact)",
-        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
-        "level live)",
-        "ignored: opt-in test; skipped unless --run-ignored",
-        "slow: long-running test, deselect with -m 'not slow'",
-    ):
+    if not activation.in_use(_contracts_dir(config).exists(),
+                             (config.getini(n) for n in INI_OPTIONS),
+                             (getattr(config.option, n, None) for n in CLI_OPTIONS)):
+        return  # inert: the run is exactly as with -p no:falsify
+    session = FalsifySession(config)
+    lines = ["falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
+             "(level 'live' = real backend or artifact)",
+             "slow: long-running test, deselect with -m 'not slow'"]
+    if session.gpu_gating:
+        lines += ["gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored "
+                  "(evidence level live)",
+                  "ignored: opt-in test; skipped unless --run-ignored"]
+    for line in lines:
         config.addinivalue_line("markers", line)
-    config.pluginmanager.register(FalsifySession(config), "falsify-session")
+    config.pluginmanager.register(session, "falsify-session")
 
 
 @pytest.fixture
@@ -142,6 +159,7 @@ class FalsifySession:
             self.trust = signing.Trust.from_ini(config.getini("falsify_report_key"))
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
+        self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
@@ -250,6 +268,8 @@ class FalsifySession:
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
+        if not self.gpu_gating:
+            return
         opt = self.config.option
         for item in items:
             is_gpu = item.get_closest_marker("gpu") is not None
