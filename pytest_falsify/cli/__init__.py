@@ -20,11 +20,12 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import gate
-from . import apply, check, listing, status, validate
+from . import apply, check, init, listing, status, validate
 from ._common import BadInput
 
 #: name -> module, in the order `falsify --help` lists them.
 COMMANDS = {
+    "init": init,
     "validate": validate,
     "status": status,
     "list": listing,
