@@ -291,6 +291,8 @@ class FalsifySession:
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
         junit.attach(item, rep)
+        if rep.skipped and item.get_closest_marker("gpu") is not None:
+            rep.falsify_gpu_skip = True  # counted by the controller, bound or not
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -338,6 +340,9 @@ class FalsifySession:
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
             self.crashed.append(report.nodeid)
             return
+        if getattr(report, "falsify_gpu_skip", False):
+            # Every skipped GPU test, bound or not, so the count agrees with pytest's skips.
+            self.gpu_not_run.add(report.nodeid)
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
@@ -345,8 +350,6 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
-        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
-            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -442,20 +445,30 @@ class FalsifySession:
             gc.unfreeze()
             self._frozen = False
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+    # A wrapper, and the outermost one: pytest's terminal reporter writes the short test
+    # summary (`-ra`: one line per skip, often hundreds) after the plain implementations,
+    # so a plain one would be buried under it. Ours comes after it, last before the
+    # final "N passed" line.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        yield
         if self.mode is None or self.is_worker:
             return
-        tr = terminalreporter
+        self._summary(terminalreporter, config)
+
+    def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
+        entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
+                                  entries=entries, results=self.results,
                                   strict=config.option.falsify_strict):
-            tr.write_line(line)
+            tr.write_line(line, red=line.startswith("FALSIFIED"))
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)
