@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import verdict as V
-from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk
+from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk
 from .records import EvidenceRecord
 from .rewrite import EntryUpdate, RewriteError, atomic_write, locked, rewrite_text
 
@@ -53,11 +53,19 @@ class Transition:
 class Plan:
     updates: dict[Path, dict[str, EntryUpdate]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
-    #: id -> (contract name, old status, new status) for every falsifier
+    #: qualified id `KEY::ID` -> (contract key, old status, new status) for every falsifier
     statuses: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     unbound_claims: list[Entry] = field(default_factory=list)
-    pruned: list[tuple[str, str]] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)  # ids with results but no entry
+    pruned: list[tuple[str, str]] = field(default_factory=list)  # (qualified id, test)
+    orphans: list[str] = field(default_factory=list)  # qualified ids with results but no entry
+
+
+def qualified(cset: ContractSet, fid: str) -> str:
+    """`fid` as a qualified id: itself when qualified or unknown, else the one contract's."""
+    if SEP in fid:
+        return fid
+    qids = cset.qids_of.get(fid, ())
+    return qids[0] if len(qids) == 1 else fid
 
 
 def unchanged_plan(cset: ContractSet | None) -> Plan:
@@ -66,7 +74,7 @@ def unchanged_plan(cset: ContractSet | None) -> Plan:
     for contract in cset.contracts if cset is not None else ():
         for entry in contract.entries:
             old = entry.status or "UNBOUND"
-            plan.statuses[entry.id] = (contract.name, old, old)
+            plan.statuses[entry.qid] = (contract.name, old, old)
     return plan
 
 
@@ -74,7 +82,9 @@ def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
               prune: Callable[[str], bool] | None = None) -> Plan:
     """Derive every falsifier's status from stored evidence plus this run's `results`.
 
-    `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...).
+    `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...). Its ids
+    are qualified (`KEY::ID`); a bare id that exactly one contract has (a report written
+    before ids were qualified) counts for that contract.
     """
     with bulk():
         return _make_plan(cset, results, prune)
@@ -87,20 +97,20 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
     for test in sorted(results):
         r = results[test]
         for fid in r.get("ids", ()):
-            bound.setdefault(fid, []).append(r)
-    for fid in sorted(set(bound) - set(cset.by_id)):
+            bound.setdefault(qualified(cset, fid), []).append(r)
+    for fid in sorted(set(bound) - set(cset.by_qid)):
         plan.orphans.append(fid)
     for contract in cset.contracts:
         for entry in contract.entries:
             old = entry.status or "UNBOUND"
             stored = entry.stored_tests
             kept = [r for r in stored if not (prune and prune(str(r["test"])))]
-            plan.pruned.extend((entry.id, str(r["test"])) for r in stored if r not in kept)
-            fresh = [contract_record(r) for r in bound.get(entry.id, ())]
+            plan.pruned.extend((entry.qid, str(r["test"])) for r in stored if r not in kept)
+            fresh = [contract_record(r) for r in bound.get(entry.qid, ())]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
-            plan.statuses[entry.id] = (contract.name, old, new)
-            if not bound.get(entry.id) and not stored and old in CLAIMING_STATUSES:
+            plan.statuses[entry.qid] = (contract.name, old, new)
+            if not bound.get(entry.qid) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
             evidence_changes = _signature(merged) != _signature(stored)
@@ -110,7 +120,7 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
                               {"tests": merged} if evidence_changes or status_changes else None)
             plan.updates.setdefault(contract.path, {})[entry.id] = upd
             if status_changes:
-                plan.transitions.append(Transition(contract.name, entry.id, old, new))
+                plan.transitions.append(Transition(contract.name, entry.qid, old, new))
     return plan
 
 
@@ -136,13 +146,18 @@ def render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Rendere
 def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Rendered], list[str]]:
     out: list[Rendered] = []
     problems: list[str] = []
-    broken = {e.path for e in cset.errors}
+    first_error: dict[Path, object] = {}
+    for e in cset.errors:
+        first_error.setdefault(e.path, e)
+    counts = {p: sum(1 for e in cset.errors if e.path == p) for p in first_error}
     for contract in cset.contracts:
         updates = plan.updates.get(contract.path)
         if not updates:
             continue
-        if contract.path in broken:
-            problems.append(f"{contract.path}: not rewritten: the file has validation errors")
+        if contract.path in first_error:
+            e = first_error[contract.path]
+            problems.append(f"{contract.path}: not rewritten: {counts[e.path]} contract error(s), "
+                            f"first at line {e.line}: {e.message}")
             continue
         try:
             new = rewrite_text(contract.text, updates, today, parsed=contract.parsed)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gpu, outcome, report, summary
+from . import engine, evidence, gpu, outcome, report, settings, summary
 from . import verdict as V
 from .blocking import Blocked
-from .contracts import LEVELS, ContractSet, load_dir
+from .contracts import LEVELS, ContractError, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
 
 MODES = ("write", "check", "report")
@@ -39,7 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
                 help="with --run-ignored: no CUDA device is an error, not a skip")
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="contracts")
+    for name in (settings.EXCLUDE, settings.STATUS_MAP):
+        parser.addini(name, settings.INI_HELP[name], type="linelist", default=[])
 
 
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
@@ -113,13 +115,14 @@ class FalsifySession:
         self.diffs: list[str] = []
         self.failed_check = False
         self.cset: ContractSet | None = None
+        self.errors: list[ContractError] = []  # contract errors found at configure
         self._frozen = False
+        self.settings = settings.from_values(config.getini, config.inipath)
         if self.mode is not None or self.dir.exists():
-            self.cset = load_dir(self.dir)
-            if self.cset.errors:
-                raise pytest.UsageError(
-                    f"pytest-falsify: {len(self.cset.errors)} contract error(s):\n"
-                    + "\n".join(str(e) for e in self.cset.errors))
+            # Contract errors never raise here: they must not stop the tests (a warning
+            # block without --falsify; the falsify modes skip or fail on them at the end).
+            self.cset = load_dir(self.dir, settings=self.settings)
+            self.errors = list(self.cset.errors)
             if self.mode not in ("write", "check"):
                 for c in self.cset.contracts:  # node trees are only needed to rewrite
                     c.parsed = None
@@ -138,8 +141,13 @@ class FalsifySession:
         self.collected = {it.nodeid for it in items}
         bad: list[pytest.Item] = []
         for item in items:
-            problem = self._bind(item)
-            if problem:
+            problem, maybe_hidden = self._bind(item)
+            if problem and (self.mode is None or maybe_hidden):
+                # A bad marker never stops the tests without --falsify, nor when contract
+                # errors may hide its id (those fail the falsify modes at the end): the
+                # test runs unbound.
+                item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
+            elif problem:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
                     item.nodeid, "failed", problem, []))
@@ -162,35 +170,48 @@ class FalsifySession:
         n = len(bad)
         session.shouldstop = f"{n} error{'s' if n != 1 else ''} during collection"
 
-    def _bind(self, item: pytest.Item) -> str | None:
+    def _bind(self, item: pytest.Item) -> tuple[str | None, bool]:
+        """(problem of the item's falsifier markers or None, whether contract errors may
+        be the cause: an id not found while some contract file has errors)."""
         marks = list(item.iter_markers(name="falsifier"))
         is_gpu = item.get_closest_marker("gpu") is not None
         if not marks:
-            return None
+            return None, False
         ids: list[str] = []
         level = None
         for m in marks:
             for a in m.args:
                 if not isinstance(a, str):
-                    return f"{item.nodeid}: falsifier ids must be strings, got {a!r}"
+                    return f"{item.nodeid}: falsifier ids must be strings, got {a!r}", False
                 if a not in ids:
                     ids.append(a)
             if "level" in m.kwargs and level is None:
                 level = m.kwargs["level"]
         if not ids:
-            return f"{item.nodeid}: @pytest.mark.falsifier needs at least one id"
+            return f"{item.nodeid}: @pytest.mark.falsifier needs at least one id", False
         level = level or ("live" if is_gpu else "algorithm")
         if level not in LEVELS:
-            return f"{item.nodeid}: level={level!r}; use 'algorithm' or 'live'"
+            return f"{item.nodeid}: level={level!r}; use 'algorithm' or 'live'", False
         if self.cset is not None:
+            qids = []
             for fid in ids:
-                if fid not in self.cset.by_id:
-                    close = self.cset.closest(fid)
-                    hint = f"; closest known: {', '.join(close)}" if close else ""
-                    return (f"{item.nodeid}: unknown falsifier id {fid!r} (no contract in "
-                            f"{self.dir} has it){hint}")
+                qid, why = self.cset.resolve(fid)
+                if qid is None:
+                    unknown = fid not in self.cset.qids_of
+                    hint = self._unread_hint() if unknown else ""
+                    return f"{item.nodeid}: {why} (contracts: {self.dir}){hint}", bool(hint)
+                if qid not in qids:
+                    qids.append(qid)
+            ids = qids
         item.stash[_INFO] = {"ids": ids, "level": level, "gpu": is_gpu}
-        return None
+        return None, False
+
+    def _unread_hint(self) -> str:
+        broken = sorted({e.path for e in self.errors})
+        if not broken:
+            return ""
+        names = ", ".join(summary.rel(p) for p in broken[:3]) + (", ..." if len(broken) > 3 else "")
+        return f"; {len(broken)} contract file(s) have errors and may hide it: {names}"
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
@@ -282,8 +303,11 @@ class FalsifySession:
         today = evidence.today()
         if self.mode == "write":
             self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today)
+                self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
+                self.results, prune, today)
             self.problems.extend(problems)
+            if self.errors and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # files were skipped
         else:
             assert self.cset is not None
             self.plan = engine.make_plan(self.cset, self.results, prune)
@@ -292,7 +316,7 @@ class FalsifySession:
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
                 strict = self.config.option.falsify_strict and self.plan.unbound_claims
-                if self.diffs or problems or strict:
+                if self.diffs or problems or strict or self.errors:
                     self.failed_check = True
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self._dump_report(session, prov, self.plan, interrupted=False)
@@ -300,8 +324,10 @@ class FalsifySession:
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
         if self.config.option.falsify_report:
+            problems = self.problems + [f"{e.path}:{e.line}: {e.message} (fix: {e.fix})"
+                                        for e in self.errors]
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
-                               self.written, self.problems, self.crashed, interrupted)
+                               self.written, problems, self.crashed, interrupted)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
@@ -327,10 +353,24 @@ class FalsifySession:
             self._frozen = False
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
-        if self.mode is None or self.is_worker:
+        if self.is_worker:
             return
         tr = terminalreporter
+        if self.mode is None:
+            if self.errors:  # once, in the controller: the tests ran all the same
+                tr.write_sep("=", f"pytest-falsify: {len(self.errors)} contract error(s) in "
+                                  f"{summary.rel(self.dir)} (tests ran; --falsify modes skip "
+                                  "or fail on them)", yellow=True)
+                for line in summary.error_block(self.errors):
+                    tr.write_line(line, yellow=True)
+            return
         tr.write_sep("=", f"falsify ({self.mode})")
+        if self.errors:
+            what = {"write": "files with errors are not rewritten; exit status 1",
+                    "check": "they fail the check"}.get(self.mode, "reported only")
+            tr.write_line(f"{len(self.errors)} contract error(s) ({what}):", red=self.mode != "report")
+            for line in summary.error_block(self.errors):
+                tr.write_line(line)
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
@@ -344,7 +384,7 @@ class FalsifySession:
                 tr.write(d)
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
-                tr.write_line(f"{level}: {e.id}: claims evidence, no test binds it", yellow=True)
+                tr.write_line(f"{level}: {e.qid}: claims evidence, no test binds it", yellow=True)
             if self.failed_check:
                 tr.write_line("falsify check FAILED: contracts on disk disagree with the tests "
                               "(run pytest --falsify to update them)", red=True, bold=True)

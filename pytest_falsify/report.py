@@ -36,7 +36,7 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "falsifiers": falsifiers,
         "tests": [dict(results[k]) for k in sorted(results)],
         "crashed": sorted(crashed),
-        "unbound_claims": [e.id for e in plan.unbound_claims] if plan else [],
+        "unbound_claims": [e.qid for e in plan.unbound_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .engine import Plan
@@ -13,7 +13,7 @@ _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
            "BLOCKER_FIXTURE_ABSENT": "BLOCKER", "UNBOUND": "UNBOUND", "FALSIFIED": "FALSIFIED"}
 
 
-def _rel(path: Path) -> str:
+def rel(path: Path) -> str:
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -59,7 +59,7 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
     else:
         out.append("transitions: none")
     for e in plan.unbound_claims:
-        out.append(f"  {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+        out.append(f"  {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:
@@ -70,10 +70,22 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(f"  {r['outcome']} (not evidence): {r['test']}")
     for p in problems:
         out.append(f"  problem: {p}")
-    written = [_rel(p) for p in written]
+    written = [rel(p) for p in written]
     if mode == "write":
         out.append(f"wrote {len(written)} contract file(s)" + (":" if written else ""))
         out.extend(f"  {p}" for p in written)
     elif mode == "report":
         out.append("report mode: no contract file written")
+    return out
+
+
+def error_block(errors: Sequence, limit: int = 20) -> list[str]:
+    """Contract errors as one block: each `file:line: message` with its fix, at most
+    `limit` of them, then how many more (`falsify validate` lists them all)."""
+    out = []
+    for e in errors[:limit]:
+        out.append(f"{rel(e.path)}:{e.line}: {e.message}")
+        out.append(f"    fix: {e.fix}")
+    if len(errors) > limit:
+        out.append(f"... and {len(errors) - limit} more (falsify validate lists them all)")
     return out

@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import settings
 from . import apply, check, status, validate
-from ._common import default_contracts
 
 #: name -> module, in the order `falsify --help` lists them.
 COMMANDS = {
@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.contracts is None:
-        args.contracts = default_contracts()
+        args.contracts, args.settings = settings.for_cli()
+    else:  # the ini of the project that holds the given directory
+        _, args.settings = settings.for_cli(args.contracts.resolve().parent)
     return COMMANDS[args.cmd].run(args)
 
 

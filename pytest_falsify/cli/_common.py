@@ -5,18 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import report
+from .. import report, settings
 from ..contracts import ContractSet, load_dir
 
 
-def load_contracts(directory: Path) -> ContractSet | None:
-    """The contract set, or None after printing every error (file:line and fix)."""
-    cset = load_dir(directory)
+def load_contracts(args) -> ContractSet:
+    """The contract set of `args.contracts` with the project's ini settings; every error
+    (file:line and fix) is printed to stderr. Errors never stop a command: each decides
+    (files with errors are never rewritten; validate, status and check exit 1)."""
+    cset = load_dir(args.contracts, settings=args.settings)
+    for e in cset.errors:
+        print(e, file=sys.stderr)
     if cset.errors:
-        for e in cset.errors:
-            print(e, file=sys.stderr)
-        print(f"{len(cset.errors)} error(s) in {directory}", file=sys.stderr)
-        return None
+        print(f"{len(cset.errors)} error(s) in {args.contracts}", file=sys.stderr)
     return cset
 
 
@@ -41,20 +42,5 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
 
 
 def default_contracts(start: Path | None = None) -> Path:
-    """The contracts directory pytest would use: `falsify_contracts` of the nearest
-    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
-    try:
-        import tomllib  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        return Path("contracts")
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        py = d / "pyproject.toml"
-        if py.is_file():
-            try:
-                opts = tomllib.loads(py.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-            except (KeyError, ValueError, OSError):
-                continue
-            if "falsify_contracts" in opts:
-                return d / str(opts["falsify_contracts"])
-    return Path("contracts")
+    """The contracts directory pytest would use (`falsify_contracts` of the project's ini)."""
+    return settings.for_cli(start)[0]

@@ -20,13 +20,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if load_contracts(args.contracts) is None:
-        return 1
+    cset = load_contracts(args)  # files with errors are not rewritten; the others are
     results = load_reports(args.reports)
     if results is None:
         return 1
-    plan, written, problems = engine.write(args.contracts, lambda: load_dir(args.contracts),
-                                           results, None, evidence.today())
+    plan, written, problems = engine.write(
+        args.contracts, lambda: load_dir(args.contracts, previous=cset, settings=args.settings),
+        results, None, evidence.today())
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
-    return 1 if problems else 0
+    return 1 if problems or cset.errors else 0

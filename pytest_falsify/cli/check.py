@@ -22,25 +22,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
+    cset = load_contracts(args)
     results = load_reports(args.reports) if args.reports else {}
     if results is None:
         return 1
     plan = engine.make_plan(cset, results)
     rendered, problems = engine.render(cset, plan, evidence.today())
-    status = 0
+    status = 1 if cset.errors else 0
     for r in rendered:
         sys.stdout.write(r.diff())
         status = 1
     for p in problems:
         print(f"problem: {p}")
         status = 1
-    for e in cset.by_id.values():
+    for e in cset.by_qid.values():
         if e.status in CLAIMING_STATUSES and not e.stored_tests:
             kind = "error" if args.strict else "warning"
-            print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+            print(f"{kind}: {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
             if args.strict:
                 status = 1
     print("check " + ("FAILED" if status else "passed"))

@@ -16,9 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
+    cset = load_contracts(args)
     plan = engine.make_plan(cset, {})
     rows = summary.tally(plan)
     width = max([len(n) for n in rows] + [5])
@@ -28,4 +26,4 @@ def run(args: argparse.Namespace) -> int:
         for k, v in rows[name].items():
             total[k] += v
     print(summary.format_row("TOTAL", total, width))
-    return 0
+    return 1 if cset.errors else 0

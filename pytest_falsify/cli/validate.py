@@ -7,19 +7,30 @@ import argparse
 from ._common import load_contracts
 
 HELP = "load and validate every contract"
-DESCRIPTION = "Load and validate every contract; each error has file:line and a fix.\n\nexample:\n  falsify validate"
+DESCRIPTION = ("Load and validate every contract; each error has file:line and a fix. Files that\n"
+               "are not contracts, and blocks that hold no falsifiers, are notes, not errors.\n\n"
+               "example:\n  falsify validate --notes")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--notes", action="store_true",
+                   help="also list the files skipped as non-contracts and the blocks ignored")
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
-    n = len(cset.by_id)
-    with_evidence = sum(1 for e in cset.by_id.values() if e.stored_tests)
-    print(f"{len(cset.contracts)} contract(s), {n} falsifier(s), 0 errors; "
-          f"{with_evidence} of {n} carry test evidence")
-    return 0
+    cset = load_contracts(args)
+    if args.notes:
+        for note in cset.notes:
+            print(note)
+    n = len(cset.by_qid)
+    with_evidence = sum(1 for e in cset.by_qid.values() if e.stored_tests)
+    errors = len(cset.errors)
+    line = (f"{len(cset.contracts)} contract(s), {n} falsifier(s), "
+            f"{errors} error{'' if errors == 1 else 's'}; {with_evidence} of {n} carry test evidence")
+    extra = []
+    if cset.notes:
+        extra.append(f"{len(cset.notes)} note(s)" + ("" if args.notes else " (--notes lists them)"))
+    if cset.excluded:
+        extra.append(f"{cset.excluded} file(s) excluded by falsify_exclude")
+    print(line + ("; " + ", ".join(extra) if extra else ""))
+    return 1 if errors else 0
