@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import yamlsafe
+from . import walk, yamlsafe
 from .settings import Settings
 from .statuses import CLAIMING_STATUSES, DERIVED_STATUSES, HAND_STATUSES, KNOWN_STATUSES
 
@@ -39,10 +39,26 @@ ALIASES = {
     "if_fails": ("fails_if",),
 }
 STATUS_KEYS = ("discharge_status", "status")
-#: Where an entry keeps its status when it has no status key of its own.
-NESTED_STATUS = ("algorithm_evidence", "status")
 SEP = "::"
-SUFFIXES = (".yaml", ".yml")
+SUFFIXES = walk.SUFFIXES
+#: Blocks that hold an entry's status when it has no status key of its own (aprender).
+NESTED_STATUS_BLOCKS = ("algorithm_evidence",)
+
+
+def status_path(item: dict) -> tuple[str, ...] | None:
+    """Where an entry keeps its status: `(key,)`, `(block, "status")` or None (nowhere yet).
+
+    One place for the loader (reading) and the rewriter (writing), so an entry whose status
+    lives in `algorithm_evidence.status` is read there and never gets a second status key.
+    """
+    for key in STATUS_KEYS:
+        if key in item:
+            return (key,)
+    for block in NESTED_STATUS_BLOCKS:
+        sub = item.get(block)
+        if isinstance(sub, dict) and "status" in sub:
+            return (block, "status")
+    return None
 
 
 @dataclass(frozen=True)
@@ -175,16 +191,17 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def contract_key(path: Path, root: Path) -> str:
-    """The contract's key: its path relative to `root`, POSIX separators, no suffix."""
+def contract_key(path: Path, root: Path, suffix: bool = False) -> str:
+    """The contract's key: its path relative to `root`, POSIX separators, no suffix
+    (kept with `suffix`, for matching exclude globs)."""
     try:
         rel = path.relative_to(root) if root != path else Path(path.name)
     except ValueError:
         rel = Path(path.name)
     posix = rel.as_posix()
-    for suffix in SUFFIXES:
-        if posix.endswith(suffix):
-            return posix[:-len(suffix)]
+    for ext in () if suffix else SUFFIXES:
+        if posix.endswith(ext):
+            return posix[:-len(ext)]
     return posix
 
 
@@ -205,16 +222,15 @@ def _has_ids(seq: yaml.SequenceNode) -> bool:
 
 def _status_of(item: dict, item_node: yaml.Node) -> tuple[str, object, yaml.Node | None]:
     """(status key, raw value, value node); the key is dotted when the status is nested."""
-    for k in STATUS_KEYS:
-        if k in item:
-            pair = yamlsafe.mapping_get(item_node, k)
-            return k, item[k], pair[1] if pair else None
-    outer, inner = NESTED_STATUS
-    nested = item.get(outer)
-    if isinstance(nested, dict) and inner in nested:
-        pair = yamlsafe.mapping_get(yamlsafe.mapping_get(item_node, outer)[1], inner)
-        return f"{outer}.{inner}", nested[inner], pair[1] if pair else None
-    return "discharge_status", None, None
+    where = status_path(item)
+    if where is None:
+        return "discharge_status", None, None
+    node: yaml.Node | None = item_node
+    for k in where:
+        pair = yamlsafe.mapping_get(node, k)
+        node = pair[1] if pair else None
+    value = item[where[0]] if len(where) == 1 else item[where[0]][where[1]]
+    return ".".join(where), value, node
 
 
 def parse_text(path: Path, text: str, settings: Settings | None = None, key: str | None = None,
@@ -317,25 +333,14 @@ def _entry(path: Path, key: str, block: str, item_node: yaml.Node, item: object,
                  key, word if isinstance(word, str) else None)
 
 
-def contract_files(root: Path, exclude: tuple[str, ...] = ()) -> tuple[list[Path], int]:
-    """(contract files under a directory, sorted so every run sees the same order;
-    how many `exclude` globs skipped). Globs match the path relative to `root` (POSIX),
-    and a glob without '/' also matches the file name alone."""
-    if root.is_file():
-        return [root], 0
-    out, skipped = [], 0
-    for p in sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
-        if exclude and excluded(p.relative_to(root).as_posix(), exclude):
-            skipped += 1
-            continue
-        out.append(p)
-    return out, skipped
-
-
 def excluded(rel: str, patterns: tuple[str, ...]) -> bool:
     name = rel.rsplit("/", 1)[-1]
     return any(fnmatch.fnmatchcase(rel, p) or ("/" not in p and fnmatch.fnmatchcase(name, p))
                for p in patterns)
+
+
+def _file_error(problem: walk.FileProblem) -> ContractError:
+    return ContractError(problem.path, 0, problem.message, problem.fix)
 
 
 def _stat_key(path: Path) -> tuple | None:
@@ -351,9 +356,9 @@ def load_file(path: Path, settings: Settings | None = None, key: str | None = No
     """Read and parse one file: (contract or None, errors, notes)."""
     stat = _stat_key(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [ContractError(path, 1, f"cannot read: {exc.strerror}", "check the path")], []
+        data = walk.read_limited(path)
+    except walk.FileProblem as exc:
+        return None, [_file_error(exc)], []
     try:
         text, bom = yamlsafe.decode(data)
     except UnicodeDecodeError as exc:
@@ -414,13 +419,15 @@ def _load_dir(root: Path, previous: ContractSet | None, settings: Settings) -> C
     if previous is not None:
         broken = previous.broken
         reuse = {c.path: c for c in previous.contracts if c.path not in broken and c.stat}
-    if not root.exists():
-        return ContractSet([], [ContractError(root, 0, "contracts directory not found",
-                                              "pass --contracts DIR or set falsify_contracts in the ini")])
     cset = ContractSet([], _map_errors(settings, root))
-    files, cset.excluded = contract_files(root, settings.exclude)
+    paths, problems = walk.contract_files(root)
+    cset.errors.extend(_file_error(p) for p in problems)
     base = root if root.is_dir() else root.parent
-    for path in files:
+    for path in paths:
+        if settings.exclude and path != root and excluded(contract_key(path, base, suffix=True),
+                                                          settings.exclude):
+            cset.excluded += 1
+            continue
         old = reuse.get(path)
         if old is not None and old.stat == _stat_key(path):
             contract, errs, notes = old, [], []

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import verdict as V
+from .atomic import atomic_write, locked
 from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk
 from .records import EvidenceRecord
-from .rewrite import EntryUpdate, RewriteError, atomic_write, locked, rewrite_text
+from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
@@ -58,6 +59,16 @@ class Plan:
     unbound_claims: list[Entry] = field(default_factory=list)
     pruned: list[tuple[str, str]] = field(default_factory=list)  # (qualified id, test)
     orphans: list[str] = field(default_factory=list)  # qualified ids with results but no entry
+
+    def drop(self, path: Path, name: str) -> None:
+        """Forget the updates of a file that is not written: its entries keep the status
+        on disk in the tally, and none of its transitions is listed."""
+        qids = {f"{name}{SEP}{fid}" for fid in self.updates.pop(path, {})}
+        for qid in qids:
+            if qid in self.statuses:
+                contract, old, _ = self.statuses[qid]
+                self.statuses[qid] = (contract, old, old)
+        self.transitions = [t for t in self.transitions if t.id not in qids]
 
 
 def qualified(cset: ContractSet, fid: str) -> str:
@@ -137,13 +148,19 @@ class Rendered:
             fromfile=f"{self.path} (on disk)", tofile=f"{self.path} (derived)"))
 
 
-def render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Rendered], list[str]]:
-    """New texts of the contracts that change, plus the problems of those that cannot."""
+def render(cset: ContractSet, plan: Plan, today: _dt.date,
+           options: Options | None = None) -> tuple[list[Rendered], list[str]]:
+    """New texts of the contracts that change, plus the problems of those that cannot.
+
+    A contract that cannot be rewritten is dropped from `plan` (Plan.drop), so nothing
+    reports it as changed.
+    """
     with bulk():
-        return _render(cset, plan, today)
+        return _render(cset, plan, today, options)
 
 
-def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Rendered], list[str]]:
+def _render(cset: ContractSet, plan: Plan, today: _dt.date,
+            options: Options | None) -> tuple[list[Rendered], list[str]]:
     out: list[Rendered] = []
     problems: list[str] = []
     first_error: dict[Path, object] = {}
@@ -158,11 +175,14 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Render
             e = first_error[contract.path]
             problems.append(f"{contract.path}: not rewritten: {counts[e.path]} contract error(s), "
                             f"first at line {e.line}: {e.message}")
+            plan.drop(contract.path, contract.name)
             continue
         try:
-            new = rewrite_text(contract.text, updates, today, parsed=contract.parsed)
+            new = rewrite_text(contract.text, updates, today, parsed=contract.parsed,
+                               options=options)
         except RewriteError as exc:
             problems.append(f"{contract.path}: not rewritten: {exc}")
+            plan.drop(contract.path, contract.name)
             continue
         if new != contract.text:
             out.append(Rendered(contract.path, contract.text, new, contract.bom))
@@ -170,7 +190,8 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Render
 
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
-          prune: Callable[[str], bool] | None, today: _dt.date) -> tuple[Plan, list[Path], list[str]]:
+          prune: Callable[[str], bool] | None, today: _dt.date,
+          options: Options | None = None) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
@@ -182,7 +203,7 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     with locked(lock_dir), bulk():
         cset = load()
         plan = make_plan(cset, results, prune)
-        rendered, problems = render(cset, plan, today)
+        rendered, problems = render(cset, plan, today, options)
         todo: list[Rendered] = []
         for r in rendered:
             if not r.path.exists():

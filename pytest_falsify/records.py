@@ -22,6 +22,7 @@ class Binding(TypedDict):
 class BindingRun(Binding, total=False):
     blocked: str  # the Blocked message, when the test called blocked(reason)
     device: dict  # the CUDA device that ran a GPU test
+    still_falsified: bool  # the failure reproduces the committed FALSIFIED verdict
 
 
 class _TestResultBase(TypedDict):
@@ -89,3 +90,4 @@ class Report(TypedDict):
     unbound_claims: list[str]
     written: list[str]
     problems: list[str]
+    gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import verdict as V
 from .engine import Plan
+from .gate import Gate
 from .records import FalsifierRow, Report, TestResult
 
 FORMAT = "pytest-falsify-report/1"
@@ -15,7 +16,7 @@ FORMAT = "pytest-falsify-report/1"
 
 def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
           results: Mapping[str, TestResult], written: Iterable[Path], problems: Iterable[str],
-          crashed: Iterable[str], interrupted: bool = False) -> Report:
+          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None) -> Report:
     """The report of one run; `interrupted`: the run wrote no contract (Ctrl-C, collection
     errors), so its statuses are the ones on disk and `falsify apply` ignores its tests."""
     falsifiers: list[FalsifierRow] = []
@@ -39,11 +40,12 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "unbound_claims": [e.qid for e in plan.unbound_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),
+        "gate": dict(gate) if gate is not None else None,
     }
 
 
 def dump(report: Mapping, path: Path) -> None:
-    from .rewrite import atomic_write
+    from .atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode())

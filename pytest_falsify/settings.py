@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import statuses
+from . import statuses, walk
 
 CONTRACTS = "falsify_contracts"
 EXCLUDE = "falsify_exclude"
@@ -53,8 +53,17 @@ def from_values(get: Callable[[str], object], source: Path | None) -> Settings:
     return Settings(tuple(lines_of(get(EXCLUDE))), smap, tuple(problems), source)
 
 
+class ConfigProblem(Exception):
+    """An ini file the CLI cannot take its settings from (one line, exit 2)."""
+
+
 def find_ini(start: Path | None = None) -> tuple[Path | None, dict[str, object]]:
-    """(ini file, its pytest options) as pytest would pick them; (None, {}) when none."""
+    """(ini file, its pytest options) as pytest would pick them; (None, {}) when none.
+
+    Raises ConfigProblem for a pyproject.toml that is unreadable, not TOML, or whose
+    tables have the wrong type: guessing defaults instead would validate (or rewrite) a
+    directory the project did not name.
+    """
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         for name in ("pytest.ini", ".pytest.ini"):
@@ -78,26 +87,46 @@ def find_ini(start: Path | None = None) -> tuple[Path | None, dict[str, object]]
 def ini_section(path: Path, section: str) -> dict[str, object] | None:
     cp = configparser.ConfigParser(interpolation=None)
     try:
-        cp.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return None
+        cp.read_string(walk.read_limited(path).decode("utf-8"), source=str(path))
+    except walk.FileProblem as exc:
+        raise ConfigProblem(f"{path}: {exc.message}") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigProblem(f"{path}: not a valid ini file: {str(exc).splitlines()[0]}") from None
     return dict(cp[section]) if cp.has_section(section) else None
 
 
 def _pyproject(path: Path) -> dict[str, object] | None:
+    """[tool.pytest.ini_options] of a pyproject.toml; None when it has none."""
     try:
         import tomllib  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
         return None
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-    except (KeyError, ValueError, OSError, TypeError):
-        return None
+        opts: object = tomllib.loads(walk.read_limited(path).decode("utf-8"))
+    except walk.FileProblem as exc:
+        raise ConfigProblem(f"{path}: {exc.message}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigProblem(f"{path}: not UTF-8 ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigProblem(f"{path}: not valid TOML: {exc}") from None
+    table = []
+    for key in ("tool", "pytest", "ini_options"):
+        table.append(key)
+        opts = opts.get(key)  # type: ignore[union-attr]
+        if opts is None:
+            return None
+        if not isinstance(opts, dict):
+            raise ConfigProblem(f"{path}: [{'.'.join(table)}] must be a table, got {opts!r}")
+    return opts  # type: ignore[return-value]
 
 
-def for_cli(start: Path | None = None) -> tuple[Path, Settings]:
-    """(contracts directory, settings) of the project around `start` (cwd by default)."""
+def for_cli(start: Path | None = None) -> tuple[Path, Settings, dict[str, object]]:
+    """(contracts directory, settings, all pytest options) of the project around `start`
+    (cwd by default). Raises ConfigProblem for an ini file it cannot use."""
     ini, opts = find_ini(start)
     base = ini.parent if ini else (start or Path.cwd()).resolve()
-    contracts = base / str(opts.get(CONTRACTS) or "contracts")
-    return contracts, from_values(opts.get, ini)
+    value = opts.get(CONTRACTS, "contracts")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigProblem(f"{ini}: {CONTRACTS} must be a directory name (a string), "
+                            f"got {value!r}")
+    return base / value, from_values(opts.get, ini), opts

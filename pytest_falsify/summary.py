@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .engine import Plan
+from .gate import Gate
 
 COLUMNS = ("DISCHARGED", "PARTIAL", "BLOCKER", "UNBOUND", "FALSIFIED")
 _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
@@ -88,4 +89,19 @@ def error_block(errors: Sequence, limit: int = 20) -> list[str]:
         out.append(f"    fix: {e.fix}")
     if len(errors) > limit:
         out.append(f"... and {len(errors) - limit} more (falsify validate lists them all)")
+    return out
+
+
+def gate_lines(g: Gate) -> list[str]:
+    """What the gate saw, one kind per line group, so drift, new failures, stale claims and
+    known findings never read alike."""
+    out: list[str] = []
+    for sf in g["still_falsified"]:
+        out.append(f"still falsified (known finding, not a new failure): {sf['id']}: {sf['test']}")
+    for t in g["new_failures"]:
+        out.append(f"new failure: {t}")
+    for f in g["drift"]:
+        out.append(f"drift: {rel(Path(f)) if Path(f).is_absolute() else f}")
+    for s in g["stale"]:
+        out.append(f"stale: {s}")
     return out

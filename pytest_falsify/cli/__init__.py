@@ -37,10 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.contracts is None:
-        args.contracts, args.settings = settings.for_cli()
-    else:  # the ini of the project that holds the given directory
-        _, args.settings = settings.for_cli(args.contracts.resolve().parent)
+    try:
+        if args.contracts is None:
+            args.contracts, args.settings, args.ini = settings.for_cli()
+        else:  # the ini of the project that holds the given directory
+            _, args.settings, args.ini = settings.for_cli(args.contracts.resolve().parent)
+    except settings.ConfigProblem as exc:
+        print(f"falsify: error: {exc}", file=sys.stderr)
+        return 2
     return COMMANDS[args.cmd].run(args)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import report, settings
 from ..contracts import ContractSet, load_dir
+from ..rewrite import Options
 
 
 def load_contracts(args) -> ContractSet:
@@ -41,6 +42,24 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
+ConfigProblem = settings.ConfigProblem
+
+
+def ini_options(start: Path | None = None) -> tuple[Path, dict]:
+    """(directory, pytest options) of the ini file pytest would use, else (cwd, {})."""
+    ini, opts = settings.find_ini(start)
+    return (ini.parent if ini else (start or Path.cwd()).resolve()), opts
+
+
 def default_contracts(start: Path | None = None) -> Path:
     """The contracts directory pytest would use (`falsify_contracts` of the project's ini)."""
     return settings.for_cli(start)[0]
+
+
+def rewrite_options(opts: dict | None = None) -> Options | None:
+    """The project's rewrite options, or None after printing a bad one."""
+    try:
+        return Options.from_ini((ini_options()[1] if opts is None else opts).get)
+    except (ConfigProblem, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

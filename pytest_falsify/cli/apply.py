@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
-from ._common import load_contracts, load_reports
+from ._common import load_contracts, load_reports, rewrite_options
 
 HELP = "merge JSON reports of several runs and rewrite contracts"
 DESCRIPTION = ("Merge the JSON reports of several runs (e.g. CPU CI and a CUDA host) with the\n"
@@ -22,11 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cset = load_contracts(args)  # files with errors are not rewritten; the others are
     results = load_reports(args.reports)
-    if results is None:
+    options = rewrite_options(args.ini)
+    if results is None or options is None:
         return 1
     plan, written, problems = engine.write(
         args.contracts, lambda: load_dir(args.contracts, previous=cset, settings=args.settings),
-        results, None, evidence.today())
+        results, None, evidence.today(), options)
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
     return 1 if problems or cset.errors else 0

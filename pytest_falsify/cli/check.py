@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import engine, evidence
+from .. import engine, evidence, gate
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports
+from ._common import load_contracts, load_reports, rewrite_options
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -24,22 +24,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cset = load_contracts(args)
     results = load_reports(args.reports) if args.reports else {}
-    if results is None:
+    options = rewrite_options(args.ini)
+    if results is None or options is None:
         return 1
     plan = engine.make_plan(cset, results)
-    rendered, problems = engine.render(cset, plan, evidence.today())
-    status = 1 if cset.errors else 0
+    rendered, problems = engine.render(cset, plan, evidence.today(), options)
     for r in rendered:
         sys.stdout.write(r.diff())
-        status = 1
     for p in problems:
         print(f"problem: {p}")
-        status = 1
+    unbound = []
     for e in cset.by_qid.values():
         if e.status in CLAIMING_STATUSES and not e.stored_tests:
             kind = "error" if args.strict else "warning"
             print(f"{kind}: {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
-            if args.strict:
-                status = 1
-    print("check " + ("FAILED" if status else "passed"))
-    return status
+            unbound.append(e.qid)
+    decision = gate.build(0, new_failures=[], still_falsified=[], stale=[], unproven=unbound,
+                          drift=[str(r.path) for r in rendered] + problems
+                          + [f"{e.path}:{e.line}: {e.message}" for e in cset.errors], strict=args.strict)
+    print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
+                      if decision["exit"] else "passed"))
+    return decision["exit"]

@@ -9,6 +9,7 @@ import sys
 import yaml
 from falsify_project import DEMO, PASSING
 
+from pytest_falsify import gate
 from pytest_falsify.cli import main
 
 
@@ -63,10 +64,10 @@ def test_check_fails_on_drift_against_a_report_and_strict_flags_claims(project, 
     project.contract()
     project.tests(PASSING)
     project.run("--falsify=report", "--falsify-report", "r.json")
-    assert run_cli(project, "check", str(project.path / "r.json")) == 1
+    assert run_cli(project, "check", str(project.path / "r.json")) == gate.DRIFT
     assert "+    discharge_status: DISCHARGED" in capsys.readouterr().out
     assert run_cli(project, "check") == 0
-    assert run_cli(project, "check", "--strict") == 1
+    assert run_cli(project, "check", "--strict") == gate.UNPROVEN
     assert "FALSIFY-DEMO-003: DISCHARGED claims evidence, no test binds it" in capsys.readouterr().out
 
 
@@ -108,7 +109,7 @@ def test_pure_modules_and_the_cli_load_without_pytest():
 
     code = ("import sys, pytest_falsify.cli, pytest_falsify.verdict, pytest_falsify.engine, "
             "pytest_falsify.contracts, pytest_falsify.rewrite, pytest_falsify.report, "
-            "pytest_falsify.outcome, pytest_falsify.records; "
+            "pytest_falsify.outcome, pytest_falsify.records, pytest_falsify.gate; "
             "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith('_pytest')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -130,7 +130,7 @@ def test_the_cli_finds_the_same_ini_options_as_pytest(tmp_path):
                                          "falsify_exclude =\n    drafts/*\n"
                                          "falsify_status_map =\n    MERGED = DISCHARGED\n")
     (tmp_path / "sub").mkdir()
-    directory, found = settings.for_cli(tmp_path / "sub")
+    directory, found, _ = settings.for_cli(tmp_path / "sub")
     assert directory == tmp_path / "spec" and found.exclude == ("drafts/*",)
     assert found.status_map.resolve("MERGED") == "DISCHARGED"
 
@@ -138,5 +138,5 @@ def test_the_cli_finds_the_same_ini_options_as_pytest(tmp_path):
 def test_the_cli_reads_linelists_from_pyproject(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.pytest.ini_options]\nfalsify_status_map = ["VERIFIED* = DISCHARGED"]\n')
-    _, found = settings.for_cli(tmp_path)
+    _, found, _ = settings.for_cli(tmp_path)
     assert found.status_map.resolve("VERIFIED on H100") == "DISCHARGED"
