@@ -181,12 +181,6 @@ class ContractSet:
         return None, f"unknown falsifier id {ref!r}{hint}"
 
 
-class ContractLoadError(Exception):
-    def __init__(self, errors: list[ContractError]) -> None:
-        super().__init__("\n".join(str(e) for e in errors))
-        self.errors = errors
-
-
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 

@@ -11,7 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gate, gpu, gpu_pinning, outcome, pruning, report, settings, summary
+from . import (
+    engine,
+    evidence,
+    gate,
+    gpu,
+    gpu_pinning,
+    junit,
+    outcome,
+    pruning,
+    report,
+    rootdir,
+    settings,
+    summary,
+)
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractError, ContractSet, load_dir
@@ -21,6 +34,8 @@ from .rewrite import Options
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
+#: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -35,7 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status that no test binds is an error")
+                help="check: a claimed status that no test binds is an error; every mode: a "
+                     "status set by hand that the evidence does not support is an error")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
@@ -52,8 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="")
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    rootdir.repair(early_config, args, _VALUE_OPTIONS)
     _split_falsify_mode(args)
     # Before any conftest or test module can touch CUDA in this process.
     gpu.pin(early_config)
@@ -88,16 +105,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def falsify_evidence(record_property):
+def falsify_evidence(request: pytest.FixtureRequest):
     """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
 
-    A thin wrapper over `record_property`; numpy/cupy scalars are turned into builtins
-    (via `.item()`) so they survive xdist transport and YAML.
+    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
+    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
+    allows, without record_property's xunit2 warning (see junit.py).
     """
 
     def record(**metrics: object) -> None:
         for name, value in metrics.items():
-            record_property(name, evidence.plain(value))
+            junit.record(request.node, name, evidence.plain(value))
 
     return record
 
@@ -275,6 +293,7 @@ class FalsifySession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
+        junit.attach(item, rep)
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -314,6 +333,8 @@ class FalsifySession:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
+        if not self.is_worker:
+            junit.publish(self.config, report)
         if report.failed:
             self.new_failures.add(report.nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
@@ -365,9 +386,17 @@ class FalsifySession:
         today = evidence.today()
         drift: list[str] = []
         if self.mode == "write":
-            self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
-                self.results, prune, today, self.options)
+            try:
+                self.plan, self.written, problems = engine.write(
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
+                    self.results, prune, today, self.options)
+            except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
+                self.problems.append("interrupted (Ctrl-C) while writing contracts: "
+                                     "no contract was changed")
+                self.plan = None
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
+                return
             self.problems.extend(problems)
             if (problems or self.errors) and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
@@ -383,11 +412,15 @@ class FalsifySession:
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
             still_falsified=self.still_falsified, drift=drift, stale=[],
-            unproven=[e.qid for e in self.plan.unbound_claims],
+            unproven=[e.qid for e in self.plan.unbound_claims]
+            + [str(h) for h in self.plan.hand_claims],
             strict=self.config.option.falsify_strict)
         if self.mode == "check":
             self.failed_check = self.decision["exit"] != gate.OK
             session.exitstatus = self.decision["exit"]
+        elif self.config.option.falsify_strict and self.plan.hand_claims and not session.exitstatus:
+            # Hand claims the evidence does not support are errors in every mode.
+            session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
@@ -439,7 +472,8 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, len(self.gpu_not_run), inert):
+                                  self.crashed, len(self.gpu_not_run), inert,
+                                  strict=config.option.falsify_strict):
             tr.write_line(line)
         if self.mode == "check":
             for d in self.diffs:

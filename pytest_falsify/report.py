@@ -38,6 +38,8 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "tests": [dict(results[k]) for k in sorted(results)],
         "crashed": sorted(crashed),
         "unbound_claims": [e.qid for e in plan.unbound_claims] if plan else [],
+        "hand_claims": [{"id": h.entry.qid, "claimed": h.claimed, "evidence_shows": h.evidence_shows}
+                        for h in plan.hand_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),
         "gate": dict(gate) if gate is not None else None,
@@ -52,7 +54,15 @@ def dump(report: Mapping, path: Path) -> None:
 
 
 def load(path: Path) -> Report:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A report from disk. ValueError (naming `path`) when it is not JSON or not a report;
+    OSError when it cannot be read."""
+    try:
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a pytest-falsify report (not UTF-8: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not a pytest-falsify report "
+                         f"(invalid JSON: {exc.msg}, column {exc.colno})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pytest-falsify report (format {FORMAT!r} expected)")
     return data

@@ -63,17 +63,8 @@ def main(args: argparse.Namespace) -> int:
         backend = choice.backend
         parity = [r.as_dict() for r in choice.reports]
     try:
-        if args.generate:
-            cache = model.new_cache(backend)
-            logits = model.forward(ids, cache=cache)
-            generated = []
-            last = logits[-1]
-            for _ in range(args.generate):
-                generated.append(int(np.argmax(last)))
-                last = model.forward([generated[-1]], cache=cache)[-1]
-        else:
-            logits = model.forward(ids, backend=backend)
-            generated = []
+        logits = model.forward(ids, backend=backend)
+        generated = model.generate(ids, args.generate, backend) if args.generate else []
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

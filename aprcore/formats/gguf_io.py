@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFReader, GGUFWriter
+from gguf import GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType, TokenType
 from gguf.quants import dequantize as gguf_dequantize
 
@@ -144,16 +144,6 @@ def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapp
 
 
 # -- reading ----------------------------------------------------------------------------
-
-def open_reader(path: str | os.PathLike[str]) -> GGUFReader:
-    """gguf's own mmap reader, on a file that passed the bounded header scan (used by
-    `inspect` for the full metadata and by the tests as the oracle for our tensor views)."""
-    gguf_check.scan(path)
-    try:
-        return GGUFReader(path)
-    except (ValueError, KeyError, IndexError, TypeError, OverflowError, UnicodeDecodeError) as e:
-        raise FormatError(path, f"corrupt GGUF: {e}") from None
-
 
 def _f32_decimal(v: object) -> float:
     """GGUF stores these as float32: read back the shortest decimal that float32 holds

@@ -107,13 +107,21 @@ class GpuDecoder:
 
     `dense` holds float32 arrays by HF name; `packed` optionally holds Q4_K bytes
     [rows, cols/256*144] for projection weights (they stay packed on the device).
+
+    As one stage of a layer-split pipeline (`aprcore.gpu.pipeline`), a decoder that does
+    not `take_tokens` starts its step from the hidden state already in `x` (copied there
+    from the previous stage) instead of the token's embedding, and one that does not
+    `make_logits` ends its step after its last layer, leaving the hidden state in `x`.
     """
 
     def __init__(self, cfg: ModelConfig, dense: Mapping[str, np.ndarray],
                  packed: Mapping[str, np.ndarray] | None = None, *, max_seq: int = 1024,
-                 use_graph: bool = True, chunk: int | None = None) -> None:
+                 use_graph: bool = True, chunk: int | None = None, take_tokens: bool = True,
+                 make_logits: bool = True) -> None:
         cp = require_cupy()
         self.cp, self.cfg, self.max_seq = cp, cfg, int(max_seq)
+        self.take_tokens, self.make_logits = take_tokens, make_logits
+        self.device = cp.cuda.Device().id
         self.chunk = K.fused_chunk(cfg.head_dim) if chunk is None else int(chunk)
         packed = dict(packed or {})
         h, nh, nkv, hd, f = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads,
@@ -193,7 +201,8 @@ class GpuDecoder:
         cfg = self.cfg
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         eps = cfg.rms_norm_eps
-        K.embed(self.embed, self.tokpos, self.x)
+        if self.take_tokens:
+            K.embed(self.embed, self.tokpos, self.x)
         for lay in self.layers:
             # the RMSNorms are fused into the projection (or quantize) kernels that read them
             lay["qkv"](self.x, self.qkv, self.scratch, bias=lay["bqkv"], norm=lay["in_norm"], eps=eps)
@@ -203,7 +212,8 @@ class GpuDecoder:
             lay["o"](self.attn, self.x, self.scratch, resid=self.x)
             lay["gu"].swiglu(self.x, self.act, self.scratch, norm=lay["post_norm"], eps=eps)
             lay["down"](self.act, self.x, self.scratch, resid=self.x)
-        self.lm_head(self.x, self.logits, self.scratch, norm=self.final_norm, eps=eps)
+        if self.make_logits:
+            self.lm_head(self.x, self.logits, self.scratch, norm=self.final_norm, eps=eps)
 
     def _launch_advance(self) -> None:
         K.argmax_advance(self.logits, self.tokpos, self.generated)

@@ -16,7 +16,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ class TrainSettings:
     # distillation
     temperature: float = 2.0
     alpha: float = 0.5
-    extra: dict = field(default_factory=dict)
 
 
 def _progress(step: int, total: int, loss: float, tps: float) -> None:

@@ -1,34 +1,88 @@
-"""What the subcommands share: loading contracts and reports, finding the directory."""
+"""What the subcommands share: finding the directory, loading contracts and reports."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from pathlib import Path
 
 from .. import report, settings
 from ..contracts import ContractSet, load_dir
 from ..rewrite import Options
+from ..settings import Settings
+from ._project import ConfigFileError, Project, locate
+
+#: exit status of bad input or usage (a malformed contract, report or config file)
+BAD_INPUT = 2
 
 
-def load_contracts(args) -> ContractSet:
-    """The contract set of `args.contracts` with the project's ini settings; every error
-    (file:line and fix) is printed to stderr. Errors never stop a command: each decides
-    (files with errors are never rewritten; validate, status and check exit 1)."""
-    cset = load_dir(args.contracts, settings=args.settings)
+class BadInput(Exception):
+    """Bad input (exit 2). The message names the file it is about."""
+
+
+def project(args: argparse.Namespace) -> Project:
+    """The pytest project around the working directory (cached on `args`)."""
+    found = getattr(args, "_project", None)
+    if found is None:
+        try:
+            found = locate()
+        except ConfigFileError as exc:
+            raise BadInput(str(exc)) from None
+        args._project = found
+    return found
+
+
+def contracts_dir(args: argparse.Namespace) -> Path:
+    """`--contracts`, else the directory the plugin would use for this project."""
+    if args.contracts is not None:
+        return args.contracts
+    try:
+        return project(args).contracts_dir()
+    except ConfigFileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def project_settings(args: argparse.Namespace) -> Settings:
+    """The loader settings (excludes, status map) of the project's pytest config file."""
+    try:
+        found = project(args)
+    except BadInput:
+        if args.contracts is None:
+            raise
+        return Settings()  # --contracts given: an unreadable config around it is not fatal
+    return settings.from_values(found.options.get, found.inipath)
+
+
+def load_contracts(args: argparse.Namespace) -> ContractSet:
+    """The contract set with the project's settings. Every error is printed (file:line
+    and fix) and never stops a command: each decides (files with errors are never
+    rewritten; any error makes the exit status 2). No directory at all is BadInput."""
+    directory = contracts_dir(args)
+    if not os.path.lexists(directory):  # anything else there is judged by the loader
+        where = project(args).inipath if args.contracts is None else None
+        hint = f" (falsify_contracts of {where})" if where else ""
+        raise BadInput(f"{directory}: contracts directory not found{hint}; "
+                       "pass --contracts DIR or set falsify_contracts in the pytest config")
+    args.settings = project_settings(args)
+    cset = load_dir(directory, settings=args.settings)
     for e in cset.errors:
         print(e, file=sys.stderr)
     if cset.errors:
-        print(f"{len(cset.errors)} error(s) in {args.contracts}", file=sys.stderr)
+        print(f"falsify: {directory}: {len(cset.errors)} contract error(s)", file=sys.stderr)
     return cset
 
 
-def load_reports(paths: list[Path]) -> dict[str, dict] | None:
-    """Merged results of the reports (interrupted ones skipped), or None on a bad report."""
-    try:
-        loaded = [report.load(p) for p in paths]
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+def load_reports(paths: list[Path]) -> dict[str, dict]:
+    """Merged results of the reports (interrupted ones skipped); BadInput on a bad report."""
+    loaded = []
+    for p in paths:  # every report is checked before any is used or warned about
+        try:
+            loaded.append(report.load(p))
+        except OSError as exc:
+            raise BadInput(f"{p}: cannot read the report: {exc.strerror}") from None
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
     kept = []
     for p, r in zip(paths, loaded, strict=True):
         if r.get("interrupted"):
@@ -42,24 +96,9 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
-ConfigProblem = settings.ConfigProblem
-
-
-def ini_options(start: Path | None = None) -> tuple[Path, dict]:
-    """(directory, pytest options) of the ini file pytest would use, else (cwd, {})."""
-    ini, opts = settings.find_ini(start)
-    return (ini.parent if ini else (start or Path.cwd()).resolve()), opts
-
-
-def default_contracts(start: Path | None = None) -> Path:
-    """The contracts directory pytest would use (`falsify_contracts` of the project's ini)."""
-    return settings.for_cli(start)[0]
-
-
-def rewrite_options(opts: dict | None = None) -> Options | None:
-    """The project's rewrite options, or None after printing a bad one."""
+def rewrite_options(args: argparse.Namespace) -> Options:
+    """The project's rewrite options (its pytest config file's falsify_* settings)."""
     try:
-        return Options.from_ini((ini_options()[1] if opts is None else opts).get)
-    except (ConfigProblem, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+        return Options.from_ini(project(args).options.get)
+    except ValueError as exc:
+        raise BadInput(f"{project(args).inipath}: {exc}") from None

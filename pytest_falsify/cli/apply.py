@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
-from ._common import load_contracts, load_reports, rewrite_options
+from ._common import BAD_INPUT, contracts_dir, load_contracts, load_reports, rewrite_options
 
 HELP = "merge JSON reports of several runs and rewrite contracts"
 DESCRIPTION = ("Merge the JSON reports of several runs (e.g. CPU CI and a CUDA host) with the\n"
-               "same verdict rules as a test run, and rewrite the contracts.\n\n"
-               "example:\n  falsify apply cpu.json gpu.json")
+               "same verdict rules as a test run, and rewrite the contracts. Exits 1 when a\n"
+               "file could not be written or a claim is FALSIFIED after the merge.\n\n"
+               "example:\n  falsify apply cpu.json gpu.json && git diff contracts/")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("reports", nargs="+", type=Path)
+    p.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
 
 
 def run(args: argparse.Namespace) -> int:
     cset = load_contracts(args)  # files with errors are not rewritten; the others are
     results = load_reports(args.reports)
-    options = rewrite_options(args.ini)
-    if results is None or options is None:
-        return 1
-    plan, written, problems = engine.write(
-        args.contracts, lambda: load_dir(args.contracts, previous=cset, settings=args.settings),
-        results, None, evidence.today(), options)
+    options = rewrite_options(args)
+    directory = contracts_dir(args)
+    try:
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=cset, settings=args.settings),
+                                               results, None, evidence.today(), options)
+    except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
+        print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
+        return 130
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
-    return 1 if problems or cset.errors else 0
+    falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
+    return BAD_INPUT if cset.errors else 1 if problems or falsified else 0

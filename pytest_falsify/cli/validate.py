@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import load_contracts
+from ._common import BAD_INPUT, load_contracts
 
 HELP = "load and validate every contract"
-DESCRIPTION = ("Load and validate every contract; each error has file:line and a fix. Files that\n"
-               "are not contracts, and blocks that hold no falsifiers, are notes, not errors.\n\n"
-               "example:\n  falsify validate --notes")
+DESCRIPTION = ("Load and validate every contract. Each error is printed as file:line, the\n"
+               "problem and a one-line fix; any error exits 2. Files that are not contracts,\n"
+               "and blocks that hold no falsifiers, are notes, not errors.\n\n"
+               "example:\n  falsify validate\n  falsify validate --notes --contracts spec/contracts")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
     if cset.excluded:
         extra.append(f"{cset.excluded} file(s) excluded by falsify_exclude")
     print(line + ("; " + ", ".join(extra) if extra else ""))
-    return 1 if errors else 0
+    return BAD_INPUT if errors else 0

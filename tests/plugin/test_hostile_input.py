@@ -136,7 +136,7 @@ def test_a_symlinked_directory_of_contracts_is_read(tmp_path):
 
 def test_a_fifo_as_the_contracts_directory_is_an_error(tmp_path, capsys):
     os.mkfifo(tmp_path / "contracts")
-    assert main(["--contracts", str(tmp_path / "contracts"), "validate"]) == 1
+    assert main(["--contracts", str(tmp_path / "contracts"), "validate"]) == 2  # bad input
     assert "a FIFO, not a contracts directory" in capsys.readouterr().err
 
 

@@ -10,13 +10,14 @@ import pytest
 from falsify_project import CORPUS
 
 from pytest_falsify import contracts, settings
+from pytest_falsify.cli._project import LOADERS, locate
 
 pytestmark = pytest.mark.falsifier("FALSIFY-LOAD-004")
 
 
 def corpus_settings() -> settings.Settings:
     ini = CORPUS / "aprender.ini"
-    return settings.from_values(settings.ini_section(ini, "pytest").get, ini)
+    return settings.from_values(LOADERS["pytest.ini"](ini).get, ini)
 
 
 @pytest.fixture(scope="module")
@@ -125,18 +126,20 @@ def test_keys_use_slashes_and_drop_a_yml_suffix(tmp_path):
     assert contracts.contract_key(tmp_path / "a" / "b" / "c-v1.yml", tmp_path) == "a/b/c-v1"
 
 
-def test_the_cli_finds_the_same_ini_options_as_pytest(tmp_path):
+def test_the_cli_reads_the_loader_settings_from_the_config_pytest_uses(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\nfalsify_contracts = spec\n"
                                          "falsify_exclude =\n    drafts/*\n"
                                          "falsify_status_map =\n    MERGED = DISCHARGED\n")
     (tmp_path / "sub").mkdir()
-    directory, found, _ = settings.for_cli(tmp_path / "sub")
-    assert directory == tmp_path / "spec" and found.exclude == ("drafts/*",)
-    assert found.status_map.resolve("MERGED") == "DISCHARGED"
+    found = locate(tmp_path / "sub")
+    loaded = settings.from_values(found.options.get, found.inipath)
+    assert found.contracts_dir() == tmp_path / "spec" and loaded.exclude == ("drafts/*",)
+    assert loaded.status_map.resolve("MERGED") == "DISCHARGED"
 
 
-def test_the_cli_reads_linelists_from_pyproject(tmp_path):
+def test_linelists_from_pyproject_are_lists(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.pytest.ini_options]\nfalsify_status_map = ["VERIFIED* = DISCHARGED"]\n')
-    _, found, _ = settings.for_cli(tmp_path)
-    assert found.status_map.resolve("VERIFIED on H100") == "DISCHARGED"
+    found = locate(tmp_path)
+    loaded = settings.from_values(found.options.get, found.inipath)
+    assert loaded.status_map.resolve("VERIFIED on H100") == "DISCHARGED"

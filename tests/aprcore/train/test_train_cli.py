@@ -49,3 +49,23 @@ def test_progress_bar_is_drawn_only_on_a_tty(monkeypatch):
     monkeypatch.setattr("sys.stderr", tty)
     loop._progress(10, 10, 2.5, 1000.0)
     assert "10/10" in tty.getvalue() and "loss 2.5000" in tty.getvalue()
+
+
+def test_a_trainer_checkpoint_reads_as_the_model_alone(tmp_path, capsys):
+    """inspect, diff and load see the model's tensors; the optimizer state stays apart."""
+    import aprcore
+    from aprcore.cli import main as cli_main
+    from aprcore.config import preset
+    from aprcore.weights import expected_shapes
+
+    assert cli(["--steps", "2", "--batch", "2", "--seq", "16", "--val-batches", "1",
+                "--out", str(tmp_path / "run")]) == 0
+    final = tmp_path / "run" / "final"
+    n = len(aprcore.load(final).weights)
+    assert n == len(expected_shapes(preset("tiny-llama")))
+    capsys.readouterr()
+    assert cli_main(["inspect", str(final), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["tensors"]) == n
+    assert cli_main(["diff", str(final), str(final), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "PASS" and len(report["tensors"]) == n
