@@ -408,6 +408,28 @@ def _map_errors(settings: Settings, root: Path) -> list[ContractError]:
     return out
 
 
+def _one_path_per_file(paths: list[Path]) -> tuple[list[Path], list[ContractError]]:
+    """Each file once: a second path to the same file (a symlink or hard link) would count
+    its claims twice under two keys, so it is an error and only the real file is read."""
+    by_file: dict[tuple[int, int], list[Path]] = {}
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            by_file[(-1, id(p))] = [p]  # the reader reports it
+            continue
+        by_file.setdefault((st.st_dev, st.st_ino), []).append(p)
+    keep: set[Path] = set()
+    errors: list[ContractError] = []
+    for group in by_file.values():
+        real = next((p for p in group if not p.is_symlink()), group[0])
+        keep.add(real)
+        errors.extend(ContractError(p, 0, f"the same file as {real} (a link): its claims would "
+                                          "count twice", "remove the link, or list it in falsify_exclude")
+                      for p in group if p != real)
+    return [p for p in paths if p in keep], errors
+
+
 def _load_dir(root: Path, previous: ContractSet | None, settings: Settings) -> ContractSet:
     reuse: dict[Path, Contract] = {}
     if previous is not None:
@@ -416,6 +438,8 @@ def _load_dir(root: Path, previous: ContractSet | None, settings: Settings) -> C
     cset = ContractSet([], _map_errors(settings, root))
     paths, problems = walk.contract_files(root)
     cset.errors.extend(_file_error(p) for p in problems)
+    paths, twice = _one_path_per_file(paths)
+    cset.errors.extend(twice)
     base = root if root.is_dir() else root.parent
     for path in paths:
         if settings.exclude and path != root and excluded(contract_key(path, base, suffix=True),

@@ -143,3 +143,12 @@ def test_linelists_from_pyproject_are_lists(tmp_path):
     found = locate(tmp_path)
     loaded = settings.from_values(found.options.get, found.inipath)
     assert loaded.status_map.resolve("VERIFIED on H100") == "DISCHARGED"
+
+
+def test_a_second_path_to_the_same_file_is_an_error_and_read_once(tmp_path):
+    write(tmp_path, "real.yaml", "falsification_tests:\n  - {id: F-1, prediction: a}\n")
+    (tmp_path / "alias.yaml").symlink_to(tmp_path / "real.yaml")
+    cset = contracts.load_dir(tmp_path)
+    assert list(cset.by_qid) == ["real::F-1"]
+    [err] = cset.errors
+    assert err.path.name == "alias.yaml" and "same file as" in err.message
