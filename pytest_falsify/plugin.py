@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from . import (
+    activation,
     engine,
     evidence,
     gate,
@@ -36,6 +37,12 @@ _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+#: Our ini options and command-line options (dest names): setting any of them, or having a
+#: contracts directory, is what makes a project use the plugin (activation.py).
+INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
+               "falsify_gpus", activation.GATING_FLAG)
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
+               "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -59,13 +66,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
-    parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="contracts")
+    # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
+    parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
     for name in (settings.EXCLUDE, settings.STATUS_MAP):
         parser.addini(name, settings.INI_HELP[name], type="linelist", default=[])
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
+    parser.addini(activation.GATING_FLAG, "skip gpu/ignored tests unless --run-ignored (default: "
+                  "on when the project has contracts or sets a falsify option)", type="bool",
+                  default=None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
@@ -92,16 +103,21 @@ def _split_falsify_mode(args: list[str]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in (
-        "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
-        "(level 'live' = real backend or artifact)",
-        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
-        "level live)",
-        "ignored: opt-in test; skipped unless --run-ignored",
-        "slow: long-running test, deselect with -m 'not slow'",
-    ):
+    if not activation.in_use(_contracts_dir(config).exists(),
+                             (config.getini(n) for n in INI_OPTIONS),
+                             (getattr(config.option, n, None) for n in CLI_OPTIONS)):
+        return  # inert: the run is exactly as with -p no:falsify
+    session = FalsifySession(config)
+    lines = ["falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
+             "(level 'live' = real backend or artifact)",
+             "slow: long-running test, deselect with -m 'not slow'"]
+    if session.gpu_gating:
+        lines += ["gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored "
+                  "(evidence level live)",
+                  "ignored: opt-in test; skipped unless --run-ignored"]
+    for line in lines:
         config.addinivalue_line("markers", line)
-    config.pluginmanager.register(FalsifySession(config), "falsify-session")
+    config.pluginmanager.register(session, "falsify-session")
 
 
 @pytest.fixture
@@ -140,6 +156,7 @@ class FalsifySession:
             self.options = Options.from_ini(config.getini)
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
+        self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
@@ -267,6 +284,8 @@ class FalsifySession:
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
+        if not self.gpu_gating:
+            return
         opt = self.config.option
         for item in items:
             is_gpu = item.get_closest_marker("gpu") is not None
@@ -294,6 +313,8 @@ class FalsifySession:
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
         junit.attach(item, rep)
+        if rep.skipped and item.get_closest_marker("gpu") is not None:
+            rep.falsify_gpu_skip = True  # counted by the controller, bound or not
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -340,6 +361,9 @@ class FalsifySession:
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
             self.crashed.append(report.nodeid)
             return
+        if getattr(report, "falsify_gpu_skip", False):
+            # Every skipped GPU test, bound or not, so the count agrees with pytest's skips.
+            self.gpu_not_run.add(report.nodeid)
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
@@ -347,8 +371,6 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
-        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
-            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -447,18 +469,30 @@ class FalsifySession:
             gc.unfreeze()
             self._frozen = False
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+    # A wrapper, and the outermost one: pytest's terminal reporter writes the short test
+    # summary (`-ra`: one line per skip, often hundreds) after the plain implementations,
+    # so a plain one would be buried under it. Ours comes after it, last before the
+    # final "N passed" line.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        yield
         if self.is_worker:
             return
-        tr = terminalreporter
         if self.mode is None:
-            if self.errors:  # once, in the controller: the tests ran all the same
-                tr.write_sep("=", f"pytest-falsify: {len(self.errors)} contract error(s) in "
-                                  f"{summary.rel(self.dir)} (tests ran; --falsify modes skip "
-                                  "or fail on them)", yellow=True)
-                for line in summary.error_block(self.errors):
-                    tr.write_line(line, yellow=True)
+            self._error_block(terminalreporter)
             return
+        self._summary(terminalreporter, config)
+
+    def _error_block(self, tr) -> None:
+        """Contract errors without --falsify: once, in the controller; the tests ran."""
+        if self.errors:
+            tr.write_sep("=", f"pytest-falsify: {len(self.errors)} contract error(s) in "
+                              f"{summary.rel(self.dir)} (tests ran; --falsify modes skip "
+                              "or fail on them)", yellow=True)
+            for line in summary.error_block(self.errors):
+                tr.write_line(line, yellow=True)
+
+    def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
         if self.errors:
             what = {"write": "files with errors are not rewritten; exit status 1",
@@ -471,10 +505,12 @@ class FalsifySession:
                 tr.write_line(p, yellow=True)
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
+        entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
+                                  entries=entries, results=self.results,
                                   strict=config.option.falsify_strict):
-            tr.write_line(line)
+            tr.write_line(line, red=line.startswith("FALSIFIED"))
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)

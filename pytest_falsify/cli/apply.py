@@ -22,17 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args)  # files with errors are not rewritten; the others are
+    before = load_contracts(args)  # files with errors are not rewritten; the others are
     results = load_reports(args.reports)
     options = rewrite_options(args)
     directory = contracts_dir(args)
     try:
-        plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=cset, settings=args.settings),
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=before, settings=args.settings),
                                                results, None, evidence.today(), options)
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
         print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
         return 130
-    for line in summary.lines(plan, "write", written, problems, [], 0):
+    entries = [e for c in before.contracts for e in c.entries]
+    for line in summary.lines(plan, "write", written, problems, [], 0, entries=entries,
+                              results=results):
         print(line)
     falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
-    return BAD_INPUT if cset.errors else 1 if problems or falsified else 0
+    return BAD_INPUT if before.errors else 1 if problems or falsified else 0
