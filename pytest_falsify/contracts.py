@@ -142,6 +142,8 @@ class ContractSet:
     #: bare id -> the qualified ids that carry it (one, or several contracts)
     qids_of: dict[str, list[str]] = field(default_factory=dict)
     excluded: int = 0  # files skipped by falsify_exclude
+    #: the settings it was loaded with (a rewrite re-validates its new text with them)
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def by_id(self) -> dict[str, Entry]:
@@ -435,7 +437,7 @@ def _load_dir(root: Path, previous: ContractSet | None, settings: Settings) -> C
     if previous is not None:
         broken = previous.broken
         reuse = {c.path: c for c in previous.contracts if c.path not in broken and c.stat}
-    cset = ContractSet([], _map_errors(settings, root))
+    cset = ContractSet([], _map_errors(settings, root), settings=settings)
     paths, problems = walk.contract_files(root)
     cset.errors.extend(_file_error(p) for p in problems)
     paths, twice = _one_path_per_file(paths)

@@ -15,9 +15,11 @@ from pathlib import Path
 from . import atomic
 from . import verdict as V
 from .atomic import locked
-from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk
+from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk, parse_text
 from .records import EvidenceRecord
 from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
+from .settings import Settings
+from .yamlsafe import MAX_FILE_BYTES
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
@@ -205,9 +207,26 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             problems.append(f"{contract.path}: not rewritten: {exc}")
             plan.drop(contract.path, contract.name)
             continue
-        if new != contract.text:
-            out.append(Rendered(contract.path, contract.text, new, contract.bom, contract.name))
+        if new == contract.text:
+            continue
+        refused = _loader_refuses(contract.path, new, contract.bom, cset.settings, contract.name)
+        if refused:
+            problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
+            plan.drop(contract.path, contract.name)
+            continue
+        out.append(Rendered(contract.path, contract.text, new, contract.bom, contract.name))
     return out, problems
+
+
+def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str) -> str | None:
+    """Why the loader, with its limits, would refuse `text` as the file at `path`; None
+    when it loads. Every write is checked so: no input (a hostile report, a huge run) can
+    make the plugin write a contract it then refuses to read."""
+    size = len(text.encode("utf-8")) + (3 if bom else 0)
+    if size > MAX_FILE_BYTES:
+        return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)"
+    _, errors, _ = parse_text(path, text, settings, key)
+    return f"line {errors[0].line}: {errors[0].message}" if errors else None
 
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],

@@ -7,6 +7,7 @@ pytest-xdist the controller sees everything and is the only process that writes.
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from . import (
     report,
     rootdir,
     settings,
+    signing,
     summary,
 )
 from . import verdict as V
@@ -40,7 +42,7 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
-               "falsify_gpus", activation.GATING_FLAG)
+               "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
 CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
                "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
@@ -70,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
     for name in (settings.EXCLUDE, settings.STATUS_MAP):
         parser.addini(name, settings.INI_HELP[name], type="linelist", default=[])
+    parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
+                  "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
@@ -154,6 +158,7 @@ class FalsifySession:
         self.dir = _contracts_dir(config)
         try:
             self.options = Options.from_ini(config.getini)
+            self.trust = signing.Trust.from_ini(config.getini("falsify_report_key"))
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
@@ -453,13 +458,17 @@ class FalsifySession:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, problems, self.crashed, interrupted,
                                gate=self.decision)
+            key = self.trust.key()
+            if key is not None:  # the CUDA host signs; `falsify apply` checks
+                rep = signing.sign(rep, key)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
         root = self.config.rootpath
         # A lost worker sent no collection: prune only what is gone from disk.
         children = {} if self._worker_lost else self.children
-        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
+        # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
+        return lambda test: pruning.is_gone(test, children, lambda f: os.path.exists(root / f))
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them

@@ -325,7 +325,7 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
         else:
             ok = _same(text, root, new_text, new_root, expected, touched, old)
     except yamlsafe.YamlProblem as exc:
-        raise RewriteError(f"edit produced invalid YAML at line {exc.line}: {exc.message}") from None
+        raise RewriteError(f"the new text would not load: line {exc.line}: {exc.message}") from None
     if not ok:
         raise RewriteError("edit changed more than the intended values")
     return new_text

@@ -109,7 +109,7 @@ def test_any_falsify_ini_option_makes_the_project_a_user(bare):
 def test_every_falsify_ini_option_counts_for_activation(bare):
     help_text = run(bare, "--help", plugin=True).stdout.str()
     registered = set(re.findall(r"^\s+(falsify_\w+)", help_text, re.MULTILINE))
-    assert registered == set(INI_OPTIONS)
+    assert registered == set(INI_OPTIONS), "list every falsify_* ini option in plugin.INI_OPTIONS"
 
 
 def test_every_falsify_command_line_option_counts_for_activation(bare):
@@ -117,7 +117,8 @@ def test_every_falsify_command_line_option_counts_for_activation(bare):
     group = help_text[help_text.index("contract statuses derived from tests"):]
     group = group[:group.index("\n\n")]
     flags = set(re.findall(r"^\s+(--[a-z-]+)", group, re.MULTILINE))
-    assert {f.removeprefix("--").replace("-", "_") for f in flags} == set(CLI_OPTIONS)
+    assert {f.removeprefix("--").replace("-", "_") for f in flags} == set(CLI_OPTIONS), \
+        "list every falsify command-line option in plugin.CLI_OPTIONS"
 
 
 @pytest.mark.parametrize(("flag", "used", "gating"), [
