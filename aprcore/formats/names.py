@@ -83,6 +83,12 @@ def hf_shape(ggml_dims: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     return tuple(int(d) for d in reversed(list(ggml_dims)))
 
 
+def tensor_class(name: str) -> str:
+    """An HF tensor name without its layer: `model.layers.3.mlp.up_proj.weight` -> `mlp.up_proj.weight`."""
+    m = _HF_LAYER.match(name)
+    return m.group(2) if m else name
+
+
 def is_norm_or_bias(name: str) -> bool:
     """Tensors that stay F32 in every quantized file (1-D: norms and biases)."""
     return name.endswith(".bias") or name.endswith("norm.weight")

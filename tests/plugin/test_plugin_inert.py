@@ -113,7 +113,7 @@ def test_any_falsify_ini_option_makes_the_project_a_user(bare):
 def test_every_falsify_ini_option_counts_for_activation(bare):
     help_text = run(bare, "--help", plugin=True).stdout.str()
     registered = set(re.findall(r"^\s+(falsify_\w+)", help_text, re.MULTILINE))
-    assert registered == set(INI_OPTIONS)
+    assert registered == set(INI_OPTIONS), "list every falsify_* ini option in plugin.INI_OPTIONS"
 
 
 def test_every_falsify_command_line_option_counts_for_activation(bare):
@@ -121,7 +121,8 @@ def test_every_falsify_command_line_option_counts_for_activation(bare):
     group = help_text[help_text.index("contract statuses derived from tests"):]
     group = group[:group.index("\n\n")]
     flags = set(re.findall(r"^\s+(--[a-z-]+)", group, re.MULTILINE))
-    assert {f.removeprefix("--").replace("-", "_") for f in flags} == set(CLI_OPTIONS)
+    assert {f.removeprefix("--").replace("-", "_") for f in flags} == set(CLI_OPTIONS), \
+        "list every falsify command-line option in plugin.CLI_OPTIONS"
 
 
 @pytest.mark.parametrize(("flag", "used", "gating"), [
@@ -135,3 +136,15 @@ def test_default_values_do_not_count_as_use():
     assert activation.in_use(False, ["", "spec"], [])
     assert activation.in_use(False, [], [None, "write"])
     assert activation.in_use(True, [], [])
+
+
+def test_installed_and_autoloaded_it_runs_exactly_as_with_p_no_falsify(bare, monkeypatch):
+    """The real thing: the plugin loaded through its entry point, against `-p no:falsify`."""
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    args = ("-p", "no:cacheprovider", "-v", "-rA", "--strict-markers", "--trace-config")
+    loaded = bare.runpytest_subprocess(*args, timeout=120)
+    without = bare.runpytest_subprocess(*args, "-p", "no:falsify", timeout=120)
+    plugin_file = "pytest_falsify/plugin.py"
+    assert plugin_file in loaded.stdout.str() and plugin_file not in without.stdout.str()
+    assert loaded.ret == without.ret
+    assert outcome_lines(loaded) == outcome_lines(without)
