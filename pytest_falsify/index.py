@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from . import contracts, parse_cache, walk
+from . import contracts, parse_cache, walk, yamlsafe
 from .contracts import Contract, ContractError, ContractNote, Entry
 from .settings import Settings
 
@@ -161,11 +161,18 @@ class Changed(Exception):
 
 def hydrate(contract: Contract) -> Contract:
     """`contract` with its text and YAML node tree, read now if it came light from the
-    cache. Raises Changed when the file is no longer what was indexed."""
+    cache (composed and constructed only: its entries are the indexed ones). Raises
+    Changed when the file is no longer what was indexed."""
     if contract.parsed is not None or contract.text:
         return contract
-    full, _errors, _notes = contracts.load_file(contract.path, Settings(), contract.name)
-    if full is None or full.stat != contract.stat:
-        raise Changed(f"{contract.path}: changed during the run")
-    contract.text, contract.bom, contract.parsed = full.text, full.bom, full.parsed
+    try:
+        st = os.stat(contract.path)
+        if _stat_key(st) != contract.stat:
+            raise Changed(f"{contract.path}: changed during the run")
+        text, bom = yamlsafe.decode(walk.read_limited(contract.path))
+        root = yamlsafe.compose(text)
+        tree = yamlsafe.construct(root)
+    except (OSError, walk.FileProblem, UnicodeDecodeError, yamlsafe.YamlProblem) as exc:
+        raise Changed(f"{contract.path}: changed during the run ({exc})") from None
+    contract.text, contract.bom, contract.parsed = text, bom, (root, tree)
     return contract

@@ -112,17 +112,22 @@ def _cache(project) -> Path:
     return parse_cache.cache_file(project.path / ".pytest_cache")
 
 
-def test_a_warm_run_parses_no_contract(project, parses):
+def test_a_warm_run_parses_no_contract_and_check_reads_only_what_it_renders(project, parses,
+                                                                           monkeypatch):
     project.contract()
     project.contract(DEMO.replace("DEMO-00", "OTHER-00"), name="other")
     project.tests(PASSING)
     assert _run(project, "--falsify=report").ret == 0
     assert _cache(project).is_file()
     parses.clear()
+    hydrated: Counter = Counter()
+    real = index.hydrate
+    monkeypatch.setattr(index, "hydrate", lambda c: hydrated.update([c.path.name]) or real(c))
     for mode in ((), ("--falsify=report",), ("--falsify=check",)):
         result = _run(project, *mode)
         assert result.ret == (0 if not mode or mode[0].endswith("report") else 6)
-    assert parses == Counter({"demo.yaml": 1})  # check's drift: the one file it renders
+    assert sum(parses.values()) == 0
+    assert hydrated == Counter({"demo.yaml": 1})  # check's drift: the one file it renders
 
 
 def test_check_parses_only_the_files_it_renders(project, parses):
