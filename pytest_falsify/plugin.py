@@ -340,7 +340,7 @@ class FalsifySession:
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
-        if info is not None:
+        if info is not None and self.mode is not None:  # without a mode no one reads it
             data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
