@@ -125,15 +125,19 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractError]]:
-    """Parse one contract's text; returns the contract (None if unusable) and its errors."""
+def parse_text(path: Path, text: str, root: yaml.Node | None = None,
+               ) -> tuple[Contract | None, list[ContractError]]:
+    """Parse one contract's text; returns the contract (None if unusable) and its errors.
+
+    `root`: the text's node tree, composed with yamlsafe's checks, when the caller has it
+    (the rewriter's re-validation of a new text), so it is not composed twice."""
     errors: list[ContractError] = []
 
     def err(line: int, message: str, fix: str) -> None:
         errors.append(ContractError(path, line, message, fix))
 
     try:
-        root = yamlsafe.compose(text)
+        root = root if root is not None else yamlsafe.compose(text)
         data = yamlsafe.construct(root) if root is not None else None
     except yamlsafe.YamlProblem as exc:
         err(exc.line, exc.message, exc.fix)
