@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gpu, gpu_pinning, outcome, report, summary
+from . import engine, evidence, findings, gpu, gpu_pinning, outcome, report, summary
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--contracts", default=None, metavar="DIR",
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
+    g.addoption("--falsify-html", default=None, metavar="DIR",
+                help="write the HTML dashboard of the contracts after the run (needs the [html] extra)")
     g.addoption("--falsify-strict", action="store_true",
                 help="check: a claimed status that no test binds is an error")
     g.addoption("--run-ignored", action="store_true",
@@ -111,7 +113,7 @@ class FalsifySession:
         opt = config.option
         if opt.falsify is not None and opt.falsify not in MODES:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
-        self.mode: str | None = opt.falsify or ("report" if opt.falsify_report else None)
+        self.mode: str | None = opt.falsify or ("report" if opt.falsify_report or opt.falsify_html else None)
         self.dir = _contracts_dir(config)
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
@@ -125,6 +127,7 @@ class FalsifySession:
         self.problems: list[str] = []
         self.diffs: list[str] = []
         self.failed_check = False
+        self.html_note = ""
         self.cset: ContractSet | None = None
         self._frozen = False
         if self.mode is not None or self.dir.exists():
@@ -314,6 +317,22 @@ class FalsifySession:
                     self.failed_check = True
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self._dump_report(session, prov, self.plan, interrupted=False)
+        self._dump_html(prov)
+
+    def _dump_html(self, prov: dict) -> None:
+        """The dashboard of the contracts as they are on disk after this run."""
+        out = self.config.option.falsify_html
+        if not out:
+            return
+        from .dashboard import DashboardError, build_site  # noqa: PLC0415 - optional extra
+
+        try:
+            pages, note = build_site(load_dir(self.dir), self.dir, Path(out),
+                                     commit=(prov.get("git_commit") or "")[:12])
+        except (DashboardError, OSError) as exc:
+            self.problems.append(f"--falsify-html {out}: {exc}")
+            return
+        self.html_note = f"dashboard: {len(pages)} page(s) in {out}/" + (f" ({note})" if note else "")
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
@@ -357,12 +376,18 @@ class FalsifySession:
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert):
             tr.write_line(line)
+        if self.html_note:
+            tr.write_line(self.html_note)
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
                 tr.write_line(f"{level}: {e.id}: claims evidence, no test binds it", yellow=True)
+            if findings.in_github_actions():
+                for line in findings.github_annotations(findings.from_plan(
+                        self.plan, self.cset, strict=config.option.falsify_strict), base=config.rootpath):
+                    tr.write_line(line)
             if self.failed_check:
                 tr.write_line("falsify check FAILED: contracts on disk disagree with the tests "
                               "(run pytest --falsify to update them)", red=True, bold=True)

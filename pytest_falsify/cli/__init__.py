@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import apply, check, status, validate
+from . import apply, badge, check, html, status, validate
 from ._common import default_contracts
 
 #: name -> module, in the order `falsify --help` lists them.
@@ -20,6 +20,8 @@ COMMANDS = {
     "status": status,
     "apply": apply,
     "check": check,
+    "html": html,
+    "badge": badge,
 }
 
 
