@@ -34,8 +34,11 @@ def site_view(cset: ContractSet, contracts_dir: Path, *, with_history: bool = Tr
                 pts = hist.points.get((c.key, e.id))
                 if pts:
                     by_qid[e.qid] = pts
+    merged: dict[str, list[str]] = {q: list(v) for q, v in (states or {}).items()}
+    for hc in plan.hand_claims:
+        merged.setdefault(hc.entry.qid, []).append("claimed by hand")
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    site = build(cset, unbound=plan.unbound_claims, states=states, history=by_qid,
+    site = build(cset, unbound=plan.unbound_claims, states=merged, history=by_qid,
                  generated=now, commit=commit, qid=lambda e: e.qid, key_of=lambda c: c.key)
     return site, (hist.note if hist is not None else "")
 

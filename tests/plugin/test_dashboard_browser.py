@@ -9,6 +9,7 @@ screenshot that is not blank. Skips with the reason where no Chromium is install
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +25,11 @@ from pytest_falsify.dashboard import model
 pytest.importorskip("jinja2")
 BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
 BROWSER = next((b for b in map(shutil.which, BROWSERS) if b), None)
-pytestmark = pytest.mark.skipif(BROWSER is None, reason=f"no headless browser found ({', '.join(BROWSERS)})")
+NO_BROWSER = f"no headless browser found ({', '.join(BROWSERS)})"
+if BROWSER is None and os.environ.get("FALSIFY_REQUIRE_BROWSER"):
+    # .ci/run sets this after installing Chromium: there, a missing browser is a failure.
+    raise RuntimeError(f"FALSIFY_REQUIRE_BROWSER is set but {NO_BROWSER}")
+pytestmark = pytest.mark.skipif(BROWSER is None, reason=NO_BROWSER)
 REPO = Path(__file__).parents[2]
 
 
