@@ -39,7 +39,7 @@ def start(nodeid: str, info: BindingRun) -> TestResult:
 def classify(result: TestResult, report, info: BindingRun) -> TestResult:
     """`result` updated by one phase report; a new dict, `result` is left as it was."""
     r: TestResult = dict(result)
-    r["metrics"] = evidence.metrics(getattr(report, "user_properties", ()))
+    r["metrics"] = evidence.report_metrics(report)
     when = report.when
     if when == "setup":
         if report.failed:
@@ -47,7 +47,9 @@ def classify(result: TestResult, report, info: BindingRun) -> TestResult:
         elif report.skipped:
             _skip(r, report, info)
     elif when == "call":
-        if hasattr(report, "wasxfail"):
+        if info.get("still_falsified"):  # shown as XFAIL by pytest, evidence as a failure
+            _failed(r, report)
+        elif hasattr(report, "wasxfail"):
             _fail(r, V.XPASS if report.passed else V.XFAIL, report)
         elif report.passed:
             r["outcome"] = V.PASSED
@@ -55,12 +57,7 @@ def classify(result: TestResult, report, info: BindingRun) -> TestResult:
             if str(report.longrepr).startswith("[XPASS(strict)]"):
                 _fail(r, V.XPASS, report)
             else:
-                _fail(r, V.FAILED, report)
-                ex, blob = evidence.hypothesis_details(getattr(report, "longreprtext", "") or "")
-                if ex:
-                    r["example"] = ex
-                if blob:
-                    r["blob"] = blob
+                _failed(r, report)
         elif report.skipped:
             _skip(r, report, info)
     elif when == "teardown" and report.failed:
@@ -81,6 +78,15 @@ def _skip(r: TestResult, report, info: BindingRun) -> None:
     else:
         r["outcome"] = V.SKIPPED
         r["reason"] = skip_reason(report.longrepr)
+
+
+def _failed(r: TestResult, report) -> None:
+    _fail(r, V.FAILED, report)
+    ex, blob = evidence.hypothesis_details(getattr(report, "longreprtext", "") or "")
+    if ex:
+        r["example"] = ex
+    if blob:
+        r["blob"] = blob
 
 
 def _fail(r: TestResult, outcome: str, report) -> None:

@@ -7,19 +7,44 @@ pytest-xdist the controller sees everything and is the only process that writes.
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, findings, gpu, gpu_pinning, outcome, report, summary
+from . import (
+    activation,
+    engine,
+    evidence,
+    findings,
+    gate,
+    gpu,
+    gpu_pinning,
+    junit,
+    outcome,
+    pruning,
+    report,
+    rootdir,
+    signing,
+    summary,
+)
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
+from .rewrite import Options
 
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
+#: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+#: Our ini options and command-line options (dest names): setting any of them, or having a
+#: contracts directory, is what makes a project use the plugin (activation.py).
+INI_OPTIONS = ("falsify_contracts", "falsify_verdict_map", "falsify_report_key", "falsify_gpus",
+               activation.GATING_FLAG)
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
+               "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -36,7 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-html", default=None, metavar="DIR",
                 help="write the HTML dashboard of the contracts after the run (needs the [html] extra)")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status that no test binds is an error")
+                help="check: a claimed status that no test binds is an error; every mode: a "
+                     "status set by hand that the evidence does not support is an error")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
@@ -44,13 +70,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
+    parser.addini("falsify_contracts", "contracts directory for pytest-falsify (default: contracts)",
+                  default="")
+    parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
+                  "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
+    parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
+                  "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
+    parser.addini(activation.GATING_FLAG, "skip gpu/ignored tests unless --run-ignored (default: "
+                  "on when the project has contracts or sets a falsify option)", type="bool",
+                  default=None)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    rootdir.repair(early_config, args, _VALUE_OPTIONS)
     _split_falsify_mode(args)
     # Before any conftest or test module can touch CUDA in this process.
     gpu.pin(early_config)
@@ -72,29 +108,35 @@ def _split_falsify_mode(args: list[str]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in (
-        "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
-        "(level 'live' = real backend or artifact)",
-        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
-        "level live)",
-        "ignored: opt-in test; skipped unless --run-ignored",
-        "slow: long-running test, deselect with -m 'not slow'",
-    ):
+    if not activation.in_use(_contracts_dir(config).exists(),
+                             (config.getini(n) for n in INI_OPTIONS),
+                             (getattr(config.option, n, None) for n in CLI_OPTIONS)):
+        return  # inert: the run is exactly as with -p no:falsify
+    session = FalsifySession(config)
+    lines = ["falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
+             "(level 'live' = real backend or artifact)",
+             "slow: long-running test, deselect with -m 'not slow'"]
+    if session.gpu_gating:
+        lines += ["gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored "
+                  "(evidence level live)",
+                  "ignored: opt-in test; skipped unless --run-ignored"]
+    for line in lines:
         config.addinivalue_line("markers", line)
-    config.pluginmanager.register(FalsifySession(config), "falsify-session")
+    config.pluginmanager.register(session, "falsify-session")
 
 
 @pytest.fixture
-def falsify_evidence(record_property):
+def falsify_evidence(request: pytest.FixtureRequest):
     """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
 
-    A thin wrapper over `record_property`; numpy/cupy scalars are turned into builtins
-    (via `.item()`) so they survive xdist transport and YAML.
+    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
+    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
+    allows, without record_property's xunit2 warning (see junit.py).
     """
 
     def record(**metrics: object) -> None:
         for name, value in metrics.items():
-            record_property(name, evidence.plain(value))
+            junit.record(request.node, name, evidence.plain(value))
 
     return record
 
@@ -115,12 +157,19 @@ class FalsifySession:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
         self.mode: str | None = opt.falsify or ("report" if opt.falsify_report or opt.falsify_html else None)
         self.dir = _contracts_dir(config)
+        try:
+            self.options = Options.from_ini(config.getini)
+            self.trust = signing.Trust.from_ini(config.getini("falsify_report_key"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-falsify: {exc}") from None
+        self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
-        self.collected: set[str] | None = None
+        #: collector node id -> the children it yielded, unfiltered (see pruning.py)
+        self.children: dict[str, list[str]] = {}
         self.gpu_not_run: set[str] = set()  # GPU tests that skipped
         self.plan: engine.Plan | None = None
         self.written: list[Path] = []
@@ -128,6 +177,9 @@ class FalsifySession:
         self.diffs: list[str] = []
         self.failed_check = False
         self.html_note = ""
+        self.new_failures: set[str] = set()  # node ids of failed reports (any phase)
+        self.still_falsified: list[dict] = []
+        self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
         self._frozen = False
         if self.mode is not None or self.dir.exists():
@@ -149,9 +201,19 @@ class FalsifySession:
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector):
+        # The innermost wrapper: it sees what the collector yielded before other wrappers
+        # filter it (--lf filters a file's children in place, after this copy). An empty
+        # result proves nothing (--lf returns one for every file it skips).
+        rep = yield
+        if (self.mode is not None and rep.passed and rep.result
+                and not isinstance(collector, (pytest.Session, pytest.Directory))):
+            self.children[collector.nodeid] = [c.nodeid for c in rep.result]
+        return rep
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
-        self.collected = {it.nodeid for it in items}
         bad: list[pytest.Item] = []
         for item in items:
             problem = self._bind(item)
@@ -210,6 +272,8 @@ class FalsifySession:
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
+        if not self.gpu_gating:
+            return
         opt = self.config.option
         for item in items:
             is_gpu = item.get_closest_marker("gpu") is not None
@@ -236,6 +300,9 @@ class FalsifySession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
+        junit.attach(item, rep)
+        if rep.skipped and item.get_closest_marker("gpu") is not None:
+            rep.falsify_gpu_skip = True  # counted by the controller, bound or not
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -248,41 +315,68 @@ class FalsifySession:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
+            if self._still_falsified(item.nodeid, info["ids"], rep):
+                data["still_falsified"] = True
+                # pytest's own way to say "expected failure": the run stays green and the
+                # terminal shows it as x/XFAIL with this reason; our result stays FAILED.
+                rep.outcome = "skipped"
+                rep.wasxfail = (f"still falsified: {', '.join(info['ids'])} (the committed "
+                                "FALSIFIED verdict; this failure reproduces it)")
             rep.falsify = data
         return rep
+
+    def _entry(self, fid: str):
+        if self.cset is None:
+            return None
+        by_qid = getattr(self.cset, "by_qid", None)
+        return by_qid.get(fid) if by_qid is not None else self.cset.by_id.get(fid)
+
+    def _still_falsified(self, nodeid: str, ids: list[str], rep) -> bool:
+        if self.mode is None or rep.when != "call" or not rep.failed or hasattr(rep, "wasxfail"):
+            return False
+        entries = [self._entry(fid) for fid in ids]
+        return None not in entries and gate.known_for_all(
+            ((e.status, e.stored_tests) for e in entries), nodeid)
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
+        if not self.is_worker:
+            junit.publish(self.config, report)
+        if report.failed:
+            self.new_failures.add(report.nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
             self.crashed.append(report.nodeid)
             return
+        if getattr(report, "falsify_gpu_skip", False):
+            # Every skipped GPU test, bound or not, so the count agrees with pytest's skips.
+            self.gpu_not_run.add(report.nodeid)
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
+        if info.get("still_falsified"):
+            self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
-        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
-            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
     @pytest.hookimpl(optionalhook=True)  # an xdist hook: the plugin must load without xdist
     def pytest_testnodedown(self, node, error) -> None:
         out = getattr(node, "workeroutput", None) or {}
-        ids = out.get("falsify_collected")
-        if ids is None:
+        children = out.get("falsify_children")
+        if children is None:
             self._worker_lost = True
             return
-        self.collected = (self.collected or set()) | set(ids)
+        self.children.update(children)
 
     # --- the end ----------------------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker:
-            self.config.workeroutput["falsify_collected"] = sorted(self.collected or ())
+            self.config.workeroutput["falsify_children"] = self.children
             return
         if self.mode is None:
             return
@@ -301,21 +395,42 @@ class FalsifySession:
             r.update(stamp)
         prune = self._pruner()
         today = evidence.today()
+        drift: list[str] = []
         if self.mode == "write":
-            self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today)
+            try:
+                self.plan, self.written, problems = engine.write(
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune,
+                    today, self.options)
+            except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
+                self.problems.append("interrupted (Ctrl-C) while writing contracts: "
+                                     "no contract was changed")
+                self.plan = None
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
+                return
             self.problems.extend(problems)
+            if problems and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
             self.plan = engine.make_plan(self.cset, self.results, prune)
             if self.mode == "check":
-                rendered, problems = engine.render(self.cset, self.plan, today)
+                rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
-                strict = self.config.option.falsify_strict and self.plan.unbound_claims
-                if self.diffs or problems or strict:
-                    self.failed_check = True
-                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                drift = [str(r.path) for r in rendered] + problems
+        self.decision = gate.build(
+            int(session.exitstatus), new_failures=self.new_failures,
+            still_falsified=self.still_falsified, drift=drift, stale=[],
+            unproven=[e.id for e in self.plan.unbound_claims]
+            + [str(h) for h in self.plan.hand_claims],
+            strict=self.config.option.falsify_strict)
+        if self.mode == "check":
+            self.failed_check = self.decision["exit"] != gate.OK
+            session.exitstatus = self.decision["exit"]
+        elif self.config.option.falsify_strict and self.plan.hand_claims and not session.exitstatus:
+            # Hand claims the evidence does not support are errors in every mode.
+            session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
         self._dump_html(prov)
 
@@ -338,22 +453,19 @@ class FalsifySession:
                      interrupted: bool) -> None:
         if self.config.option.falsify_report:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
-                               self.written, self.problems, self.crashed, interrupted)
+                               self.written, self.problems, self.crashed, interrupted,
+                               gate=self.decision)
+            key = self.trust.key()
+            if key is not None:  # the CUDA host signs; `falsify apply` checks
+                rep = signing.sign(rep, key)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
         root = self.config.rootpath
-        full = not any("::" in str(a) for a in self.config.args) and not self._worker_lost
-        collected = self.collected if full else None
-        files = {t.split("::")[0] for t in collected} if collected else set()
-
-        def prune(test: str) -> bool:
-            file = test.split("::")[0]
-            if not (root / file).exists():
-                return True
-            return bool(collected) and file in files and test not in collected
-
-        return prune
+        # A lost worker sent no collection: prune only what is gone from disk.
+        children = {} if self._worker_lost else self.children
+        # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
+        return lambda test: pruning.is_gone(test, children, lambda f: os.path.exists(root / f))
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
@@ -363,19 +475,30 @@ class FalsifySession:
             gc.unfreeze()
             self._frozen = False
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+    # A wrapper, and the outermost one: pytest's terminal reporter writes the short test
+    # summary (`-ra`: one line per skip, often hundreds) after the plain implementations,
+    # so a plain one would be buried under it. Ours comes after it, last before the
+    # final "N passed" line.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        yield
         if self.mode is None or self.is_worker:
             return
-        tr = terminalreporter
+        self._summary(terminalreporter, config)
+
+    def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
+        entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, len(self.gpu_not_run), inert):
-            tr.write_line(line)
+                                  self.crashed, len(self.gpu_not_run), inert,
+                                  entries=entries, results=self.results,
+                                  strict=config.option.falsify_strict):
+            tr.write_line(line, red=line.startswith("FALSIFIED"))
         if self.html_note:
             tr.write_line(self.html_note)
         if self.mode == "check":
@@ -388,9 +511,15 @@ class FalsifySession:
                 for line in findings.github_annotations(findings.from_plan(
                         self.plan, self.cset, strict=config.option.falsify_strict), base=config.rootpath):
                     tr.write_line(line)
+        if self.decision is not None:
+            for line in summary.gate_lines(self.decision):
+                tr.write_line(line)
+        if self.mode == "check" and self.decision is not None:
+            d = self.decision
             if self.failed_check:
-                tr.write_line("falsify check FAILED: contracts on disk disagree with the tests "
-                              "(run pytest --falsify to update them)", red=True, bold=True)
+                tr.write_line(f"falsify check FAILED (exit {d['exit']}): {d['verdict']}"
+                              + (" (run pytest --falsify to update them)" if d["drift"] else ""),
+                              red=True, bold=True)
             else:
                 tr.write_line("falsify check passed: contracts agree with the tests", green=True)
 

@@ -22,6 +22,7 @@ class Binding(TypedDict):
 class BindingRun(Binding, total=False):
     blocked: str  # the Blocked message, when the test called blocked(reason)
     device: dict  # the CUDA device that ran a GPU test
+    still_falsified: bool  # the failure reproduces the committed FALSIFIED verdict
 
 
 class _TestResultBase(TypedDict):
@@ -75,6 +76,14 @@ class FalsifierRow(TypedDict):
     tests: list[str]
 
 
+class HandClaimRow(TypedDict):
+    """A status set by hand that the evidence does not support (kept, never lowered)."""
+
+    id: str
+    claimed: str
+    evidence_shows: str
+
+
 class Report(TypedDict):
     """A JSON run report (`--falsify-report`), format `pytest-falsify-report/1`."""
 
@@ -87,5 +96,7 @@ class Report(TypedDict):
     tests: list[TestResult]
     crashed: list[str]
     unbound_claims: list[str]
+    hand_claims: list[HandClaimRow]
     written: list[str]
     problems: list[str]
+    gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)

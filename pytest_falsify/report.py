@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from . import reportschema
 from . import verdict as V
 from .engine import Plan
+from .gate import Gate
 from .records import FalsifierRow, Report, TestResult
 
 FORMAT = "pytest-falsify-report/1"
@@ -15,7 +19,7 @@ FORMAT = "pytest-falsify-report/1"
 
 def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
           results: Mapping[str, TestResult], written: Iterable[Path], problems: Iterable[str],
-          crashed: Iterable[str], interrupted: bool = False) -> Report:
+          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None) -> Report:
     """The report of one run; `interrupted`: the run wrote no contract (Ctrl-C, collection
     errors), so its statuses are the ones on disk and `falsify apply` ignores its tests."""
     falsifiers: list[FalsifierRow] = []
@@ -37,22 +41,46 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "tests": [dict(results[k]) for k in sorted(results)],
         "crashed": sorted(crashed),
         "unbound_claims": [e.id for e in plan.unbound_claims] if plan else [],
+        "hand_claims": [{"id": h.entry.id, "claimed": h.claimed, "evidence_shows": h.evidence_shows}
+                        for h in plan.hand_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),
+        "gate": dict(gate) if gate is not None else None,
     }
 
 
 def dump(report: Mapping, path: Path) -> None:
-    from .rewrite import atomic_write
+    from .atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode())
 
 
 def load(path: Path) -> Report:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A report from disk, checked against its schema and bounds (reportschema).
+    ValueError (naming `path`) when it is too big, not JSON, not a report or out of
+    bounds; OSError when it cannot be read."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a pytest-falsify report (not a regular file)")
+    if st.st_size > reportschema.MAX_REPORT_BYTES:
+        raise ValueError(f"{path}: report larger than {reportschema.MAX_REPORT_BYTES:,} bytes "
+                         "(limit MAX_REPORT_BYTES)")
+    try:
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a pytest-falsify report (not UTF-8: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not a pytest-falsify report "
+                         f"(invalid JSON: {exc.msg}, column {exc.colno})") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep; an int of > 4,300 digits
+        raise ValueError(f"{path}: not a usable report ({str(exc)[:80] or 'nested too deep'})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pytest-falsify report (format {FORMAT!r} expected)")
+    try:
+        reportschema.check(data)
+    except reportschema.ReportProblem as exc:
+        raise ValueError(f"{path}: bad report: {exc}") from None
     return data
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from . import verdict as V
+from .contracts import Entry
 from .engine import Plan
+from .gate import Gate
 
 COLUMNS = ("DISCHARGED", "PARTIAL", "BLOCKER", "UNBOUND", "FALSIFIED")
 _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
@@ -29,6 +32,104 @@ def tally(plan: Plan) -> dict[str, dict[str, int]]:
     return out
 
 
+def total(rows: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The TOTAL row: every column summed over the contracts."""
+    out = dict.fromkeys(COLUMNS + ("OTHER",), 0)
+    for row in rows.values():
+        for k, v in row.items():
+            out[k] += v
+    return out
+
+
+def denominators(plan: Plan, evidenced: int, evidenced_label: str = "evidenced this run",
+                 not_run: dict[str, int] | None = None) -> str:
+    """`N claims · K evidenced this run · F falsified · P partial · U unbound · S not run (...)`:
+    every count with the whole it is a part of, so no count reads as more than it is."""
+    new = [n for _c, _o, n in plan.statuses.values()]
+    parts = [f"{len(new)} claims", f"{evidenced} {evidenced_label}",
+             f"{new.count('FALSIFIED')} falsified", f"{new.count('PARTIAL_ALGORITHM_LEVEL')} partial",
+             f"{new.count('UNBOUND')} unbound"]
+    if not_run is not None:
+        n = sum(not_run.values())
+        why = ", ".join(f"{k}: {v}" for k, v in sorted(not_run.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{n} not run" + (f" ({why})" if why else ""))
+    return " · ".join(parts)
+
+
+def _failing(entry: Entry, fresh: Iterable[Mapping] = ()) -> str:
+    """The failing test of a FALSIFIED entry: this run's failure if any, else the stored one."""
+    bad = [t for t in fresh if t.get("outcome") == V.FAILED]
+    bad = bad or [t for t in entry.stored_tests if t.get("outcome") == V.FAILED]
+    if not bad:
+        return "no failing test on record"
+    first = bad[0]
+    msg = f": {first['message']}" if first.get("message") else ""
+    more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+    return f"failing test {first['test']}{more}{msg}"
+
+
+def _bound(results: Mapping[str, Mapping]) -> dict[str, list[Mapping]]:
+    """falsifier id -> this run's results of the tests bound to it."""
+    out: dict[str, list[Mapping]] = {}
+    for test in sorted(results):
+        for fid in results[test].get("ids", ()):
+            out.setdefault(fid, []).append(results[test])
+    return out
+
+
+def named_claims(entries: Iterable[Entry], partial: bool = True,
+                 statuses: Mapping[str, tuple[str, str, str]] | None = None,
+                 results: Mapping[str, Mapping] | None = None) -> list[str]:
+    """One line per FALSIFIED entry with its failing test (this run's, else the one on
+    record), then, with `partial`, one per PARTIAL_ALGORITHM_LEVEL entry. `statuses`
+    (a plan's) gives the derived status; without it, the status on disk counts."""
+    entries = list(entries)
+    bound = _bound(results or {})
+
+    def status(e: Entry) -> str | None:
+        return statuses[e.id][2] if statuses and e.id in statuses else e.status
+
+    out = [f"FALSIFIED {e.id} ({_rel(e.path)}:{e.line}): {_failing(e, bound.get(e.id, ()))}"
+           for e in entries if status(e) == "FALSIFIED"]
+    if partial:
+        out += [f"PARTIAL   {e.id} ({_rel(e.path)}:{e.line}): algorithm-level evidence only; "
+                f"discharge_level: {e.level}" for e in entries if status(e) == "PARTIAL_ALGORITHM_LEVEL"]
+    return out
+
+
+#: skip reasons are grouped by this many leading characters
+_REASON_WIDTH = 48
+
+
+def run_census(plan: Plan, entries: Iterable[Entry],
+               results: Mapping[str, Mapping]) -> tuple[int, dict[str, int]]:
+    """(claims evidenced by this run, why the others were not: reason -> claims).
+
+    A claim is evidenced when one of its bound tests passed, failed or was blocked in
+    this run. The others: its tests ran but did not give evidence (the skip reason, or
+    the outcome: error, xfail), none of them was selected this run ("not selected"), or
+    no test binds it at all ("no bound test")."""
+    bound = _bound(results)
+    stored = {e.id for e in entries if e.stored_tests}
+    evidenced = 0
+    why: dict[str, int] = {}
+    for fid in plan.statuses:
+        rs = bound.get(fid, [])
+        if any(V.is_evidence(r["outcome"]) for r in rs):
+            evidenced += 1
+            continue
+        if rs:
+            r = rs[0]
+            reason = r["outcome"]
+            if reason == V.SKIPPED:
+                reason = str(r.get("reason") or reason).removeprefix("Skipped: ")
+            reason = reason if len(reason) <= _REASON_WIDTH else reason[:_REASON_WIDTH - 3] + "..."
+        else:
+            reason = "not selected" if fid in stored else "no bound test"
+        why[reason] = why.get(reason, 0) + 1
+    return evidenced, why
+
+
 def format_row(name: str, row: dict[str, int], width: int) -> str:
     cells = "  ".join(f"{row[c]:>3} {c}" for c in COLUMNS)
     other = f"  {row['OTHER']:>3} OTHER" if row.get("OTHER") else ""
@@ -37,13 +138,19 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
-          max_rows: int = 50) -> list[str]:
-    out: list[str] = []
+          max_rows: int = 50, entries: Iterable[Entry] = (),
+          results: Mapping[str, Mapping] | None = None, strict: bool = False) -> list[str]:
+    """The summary of a run (or `falsify apply`): the story first (what stands FALSIFIED,
+    one line each with its failing test, and every transition), then the tally with its
+    denominators, then what was not evidence and what was written."""
+    entries = list(entries)
+    out = named_claims(entries, partial=False, statuses=plan.statuses, results=results)
+    if plan.transitions:
+        out.append("transitions:")
+        out.extend(f"  {t}" for t in plan.transitions)
+    else:
+        out.append("transitions: none")
     rows = tally(plan)
-    total = dict.fromkeys(COLUMNS + ("OTHER",), 0)
-    for row in rows.values():
-        for k, v in row.items():
-            total[k] += v
     width = max([len(n) for n in rows] + [5])
     names = sorted(rows)
     changed = {t.contract for t in plan.transitions}
@@ -52,18 +159,18 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(format_row(n, rows[n], width))
     if len(shown) < len(names):
         out.append(f"({len(names) - len(shown)} unchanged contracts not listed)")
-    out.append(format_row("TOTAL", total, width))
-    if plan.transitions:
-        out.append("transitions:")
-        out.extend(f"  {t}" for t in plan.transitions)
-    else:
-        out.append("transitions: none")
+    out.append(format_row("TOTAL", total(rows), width))
+    if results is not None:
+        evidenced, why = run_census(plan, entries, results)
+        out.append(denominators(plan, evidenced, not_run=why))
     for e in plan.unbound_claims:
-        out.append(f"  {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+        out.append(f"  {_rel(e.path)}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+    for h in plan.hand_claims:  # kept, never lowered; an error with --falsify-strict
+        out.append(f"  {'error' if strict else 'warning'}: {_rel(h.entry.path)}:{h.entry.line}: {h}")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:
-        out.append(f"{not_run_gpu} GPU test(s) did not run; they change no status")
+        out.append(f"{not_run_gpu} GPU test(s) did not run (skipped); they change no status")
     for c in crashed:
         out.append(f"  crashed (not evidence): {c}")
     for r in inert:  # reported, never hidden, never evidence
@@ -76,4 +183,19 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.extend(f"  {p}" for p in written)
     elif mode == "report":
         out.append("report mode: no contract file written")
+    return out
+
+
+def gate_lines(g: Gate) -> list[str]:
+    """What the gate saw, one kind per line group, so drift, new failures, stale claims and
+    known findings never read alike."""
+    out: list[str] = []
+    for sf in g["still_falsified"]:
+        out.append(f"still falsified (known finding, not a new failure): {sf['id']}: {sf['test']}")
+    for t in g["new_failures"]:
+        out.append(f"new failure: {t}")
+    for f in g["drift"]:
+        out.append(f"drift: {_rel(Path(f)) if Path(f).is_absolute() else f}")
+    for s in g["stale"]:
+        out.append(f"stale: {s}")
     return out
