@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from .. import badge
-from ._common import load_contracts
+from ._common import BadInput, load_contracts
 
 HELP = "write a shields-style SVG badge ('claims 53/56 discharged')"
 DESCRIPTION = ("Write an SVG badge counting the discharged claims, coloured by the worst status\n"
@@ -24,22 +23,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
+    cset = load_contracts(args)
     contracts = cset.contracts
     if args.contract:
         contracts = [c for c in contracts if c.key == args.contract]
         if not contracts:
             keys = ", ".join(sorted(c.key for c in cset.contracts)[:10])
-            print(f"error: no contract {args.contract!r} (known: {keys})", file=sys.stderr)
-            return 2
+            raise BadInput(f"no contract {args.contract!r} (known: {keys})")
     statuses = [e.status or "UNBOUND" for c in contracts for e in c.entries]
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(badge.svg(statuses, args.label), encoding="utf-8")
     except OSError as exc:
-        print(f"error: {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        raise BadInput(f"{args.out}: {exc.strerror or exc}") from None
     print(f"{args.out}: {args.label} {badge.message(statuses)}")
     return 0

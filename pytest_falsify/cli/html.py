@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import load_contracts
+from ._common import BadInput, contracts_dir, load_contracts
 
 HELP = "write the static HTML dashboard (overview, a page per contract and claim, history)"
 DESCRIPTION = ("Write a static, self-contained site under OUT/ (open OUT/index.html from file://,\n"
@@ -30,22 +30,17 @@ def run(args: argparse.Namespace) -> int:
     from ..dashboard import DashboardError, build_site  # noqa: PLC0415 - optional extra
 
     if args.max_commits < 1 or args.history_timeout <= 0:
-        print("error: --max-commits and --history-timeout must be positive", file=sys.stderr)
-        return 2
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
+        raise BadInput("--max-commits and --history-timeout must be positive")
+    cset = load_contracts(args)
     bar = _progress()
     try:
-        pages, note = build_site(cset, args.contracts, args.out, with_history=not args.no_history,
+        pages, note = build_site(cset, contracts_dir(args), args.out, with_history=not args.no_history,
                                  max_commits=args.max_commits, timeout=args.history_timeout,
                                  progress=bar)
     except DashboardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise BadInput(str(exc)) from None
     except OSError as exc:
-        print(f"error: {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        raise BadInput(f"{args.out}: {exc.strerror or exc}") from None
     finally:
         if bar is not None:
             bar.close()

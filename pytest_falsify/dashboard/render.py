@@ -56,7 +56,10 @@ def plot(series: Series, width: int = 360, height: int = 120) -> Plot:
     lo, hi = min(values), max(values)
     if series.threshold is not None:
         lo, hi = min(lo, series.threshold), max(hi, series.threshold)
-    span = hi - lo or abs(hi) or 1.0
+    if hi == lo:  # a flat line sits in the middle, not on the floor
+        pad = abs(hi) * 0.01 or 1.0
+        lo, hi = lo - pad, hi + pad
+    span = hi - lo
     n = max(i for i, _, _ in series.points) if series.points else 0
     xs = width - left - right
 
@@ -66,7 +69,7 @@ def plot(series: Series, width: int = 360, height: int = 120) -> Plot:
     pts = [(round(left + (xs * i / n if n else xs / 2), 2), y(v), c, v) for i, c, v in series.points]
     ty = y(series.threshold) if series.threshold is not None else None
     return Plot(series.metric, width, height, left, pts, series.threshold, ty, series.kind,
-                f"{lo:.6g}", f"{hi:.6g}")
+                f"{min(values):.10g}", f"{max(values):.10g}")
 
 
 def _plots(f: FalsifierView) -> list[Plot]:
