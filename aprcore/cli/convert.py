@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("src", help="HF directory or .gguf file to read")
     p.add_argument("dst", help="HF directory or .gguf file to write")
     p.add_argument("--quant", choices=QUANT_TYPES, default=None,
-                   help="ggml type of the 2-D weights of a GGUF DST (default: F32)")
+                   help="ggml type of the 2-D weights of a GGUF DST (None: F32)")
     p.add_argument("--strict-quant", action="store_true",
                    help="fail, writing nothing, when some tensors cannot take --quant")
     p.add_argument("--force", action="store_true", help="replace an existing DST")

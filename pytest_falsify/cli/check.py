@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import engine, evidence, findings, gate
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports, report_trust, rewrite_options
+from ._common import BAD_INPUT, load_contracts, load_reports, report_trust, rewrite_options
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -53,16 +53,19 @@ def run(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"problem: {p}")
     unbound = []
-    for e in cset.by_id.values():
+    for e in cset.by_qid.values():
         if e.status in CLAIMING_STATUSES and not e.stored_tests:
             kind = "error" if args.strict else "warning"
-            print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
-            unbound.append(e.id)
+            print(f"{kind}: {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
+            unbound.append(e.qid)
     for h in plan.hand_claims:
         print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
         unbound.append(str(h))
     decision = gate.build(0, new_failures=[], still_falsified=[], stale=[], unproven=unbound,
                           drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
+    if cset.errors:  # the files could not be checked: bad input, whatever else was seen
+        print(f"check FAILED (exit {BAD_INPUT}): {len(cset.errors)} contract error(s)")
+        return BAD_INPUT
     print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
                       if decision["exit"] else "passed"))
     return decision["exit"]
