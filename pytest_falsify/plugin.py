@@ -463,7 +463,7 @@ class FalsifySession:
         from .dashboard import DashboardError, build_site  # noqa: PLC0415 - optional extra
 
         try:
-            pages, note = build_site(load_dir(self.dir), self.dir, Path(out),
+            pages, note = build_site(load_dir(self.dir, settings=self.settings), self.dir, Path(out),
                                      commit=(prov.get("git_commit") or "")[:12])
         except (DashboardError, OSError) as exc:
             self.problems.append(f"--falsify-html {out}: {exc}")

@@ -26,7 +26,8 @@ def site_view(cset: ContractSet, contracts_dir: Path, *, with_history: bool = Tr
               commit: str = "") -> tuple[SiteView, str]:
     """The site's data and a note about its history (empty when all is well)."""
     plan = engine.make_plan(cset, {})
-    hist = _history.read(contracts_dir, max_commits, timeout, progress) if with_history else None
+    hist = (_history.read(contracts_dir, max_commits, timeout, progress, cset.settings)
+            if with_history else None)
     by_qid = {}
     if hist is not None:
         for c in cset.contracts:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..contracts import parse_text
+from ..contracts import Settings, contract_key, parse_text
 from .model import Point
 
 _SEP = "\x1e"
@@ -38,17 +38,6 @@ def _git(args: list[str], cwd: Path, timeout: float, stdin: bytes | None = None)
     return out.stdout if out.returncode == 0 else None
 
 
-def _key(contracts_dir_rel: PurePosixPath, path: str) -> str | None:
-    p = PurePosixPath(path)
-    if p.suffix not in (".yaml", ".yml"):
-        return None
-    try:
-        rel = p.relative_to(contracts_dir_rel) if str(contracts_dir_rel) != "." else p
-    except ValueError:
-        return None
-    return str(rel.with_suffix(""))
-
-
 def _metrics(records: object) -> dict[str, float]:
     out: dict[str, float] = {}
     if not isinstance(records, list):
@@ -63,8 +52,10 @@ def _metrics(records: object) -> dict[str, float]:
 
 
 def read(contracts_dir: Path, max_commits: int = 200, timeout: float = 60.0,
-         progress: Callable[[int, int], None] | None = None) -> History:
-    """The history of every contract under `contracts_dir` (see the module docstring)."""
+         progress: Callable[[int, int], None] | None = None,
+         settings: Settings | None = None) -> History:
+    """The history of every contract under `contracts_dir` (see the module docstring);
+    each past version is read with the loader `settings` of today's contracts."""
     deadline = time.monotonic() + timeout
     contracts_dir = contracts_dir.resolve()
     top = _git(["rev-parse", "--show-toplevel"], contracts_dir, timeout)
@@ -82,8 +73,8 @@ def read(contracts_dir: Path, max_commits: int = 200, timeout: float = 60.0,
         sha, _, date = head.partition("\t")
         commits.append((sha, date, [f for f in files if f.strip()]))
     commits.reverse()  # oldest first
-    wanted = [(sha, date, f, key) for sha, date, files in commits for f in files
-              if (key := _key(rel, f)) is not None]
+    wanted = [(sha, date, f, contract_key(root / f, contracts_dir)) for sha, date, files in commits
+              for f in files if PurePosixPath(f).suffix in (".yaml", ".yml")]
     hist = History(commits=len(commits))
     if not wanted:
         return hist
@@ -104,7 +95,7 @@ def read(contracts_dir: Path, max_commits: int = 200, timeout: float = 60.0,
         size = int(header[2])
         text = blob[pos:pos + size].decode("utf-8", "replace")
         pos += size + 1
-        contract, _ = parse_text(root / f, text)
+        contract, _, _ = parse_text(root / f, text, settings, key=key)
         if contract is None:
             continue
         for e in contract.entries:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from falsify_project import DEMO, PASSING
 
-from pytest_falsify import badge, findings
+from pytest_falsify import badge, findings, gate
 from pytest_falsify.cli import main
 from pytest_falsify.contracts import load_dir
 from pytest_falsify.dashboard import model, render, site_view
@@ -44,6 +44,7 @@ def rows(path: Path, cls: str) -> list[dict[str, str]]:
 
 def test_every_contract_and_falsifier_has_a_row_and_a_page(project, tmp_path):
     project.contract()
+    (project.path / "contracts" / "sub").mkdir()
     project.contract(DEMO.replace("FALSIFY-DEMO", "FALSIFY-OTHER"), name="sub/other")
     out = tmp_path / "site"
     assert main(["--contracts", str(project.path / "contracts"), "html", str(out), "--no-history"]) == 0
@@ -211,7 +212,8 @@ def drifted(project) -> None:
 def test_check_as_sarif_points_at_the_drifting_entries(project, capsys, monkeypatch):
     drifted(project)
     monkeypatch.chdir(project.path)
-    assert main(["check", "r.json", "--format", "sarif"]) == 1
+    capsys.readouterr()  # the pytest run's own output
+    assert main(["check", "r.json", "--format", "sarif"]) == gate.DRIFT
     log = json.loads(capsys.readouterr().out)
     assert log["version"] == "2.1.0"
     results = log["runs"][0]["results"]
@@ -224,7 +226,7 @@ def test_check_as_sarif_points_at_the_drifting_entries(project, capsys, monkeypa
 
 
 def test_a_clean_check_as_sarif_has_no_results(project, capsys, monkeypatch):
-    project.contract()
+    project.contract(DEMO.replace("    discharge_status: DISCHARGED\n", ""))
     monkeypatch.chdir(project.path)
     assert main(["check", "--format", "sarif"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"][0]["results"] == []
@@ -273,4 +275,4 @@ def test_the_pre_commit_hook_passes_on_valid_contracts(project):
 def test_the_pre_commit_hook_fails_on_a_broken_contract_naming_the_line(project):
     project.contract(DEMO.replace("discharge_status: DISCHARGED", "discharge_status: DISCHARGD"))
     out = run_hook(project.path)
-    assert out.returncode == 1 and "demo.yaml:" in out.stderr
+    assert out.returncode == 2 and "demo.yaml:" in out.stderr
