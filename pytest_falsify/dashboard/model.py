@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..contracts import ALIASES, ContractSet, Entry
@@ -194,6 +195,15 @@ def _text(entry: Entry, key: str) -> str:
     return ""
 
 
+def _shown(path: Any) -> str:
+    """A path as a reader expects it: relative to the working directory where it lies below."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(p)
+
+
 def _number(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -283,9 +293,9 @@ def build(cset: ContractSet, *, keys: Mapping[int, str] | None = None,
             hist = history.get(q, [])
             views.append(FalsifierView(
                 q, e.id, key, e.block, status, bucket(e.status), e.level, _text(e, "rule"),
-                _text(e, "prediction"), _text(e, "if_fails"), _text(e, "test"), str(e.path),
+                _text(e, "prediction"), _text(e, "if_fails"), _text(e, "test"), _shown(e.path),
                 e.line, tests, margins(tests), attention, extra, dict(falsifiable), hist,
                 series(hist), page=f"f/{slug(q)}.html"))
-        contracts.append(ContractView(key, str(c.path), str(c.version or ""), views,
+        contracts.append(ContractView(key, _shown(c.path), str(c.version or ""), views,
                                       page=f"c/{slug(key)}.html"))
     return SiteView(contracts, generated, commit)
