@@ -23,6 +23,7 @@ import yaml
 
 from . import entry
 from .case import EITHER, LOSS, WRONG, Case
+from .gen_contracts import TESTS
 from .runner import Run
 
 BASE = """\
@@ -51,17 +52,6 @@ gates:
     prediction: g
 """
 
-TESTS = """\
-import pytest
-
-@pytest.mark.falsifier("FALSIFY-FZ-001")
-def test_one():
-    pass
-
-@pytest.mark.falsifier("FALSIFY-FZ-002")
-def test_two():
-    pass
-"""
 
 BOUND = {"FALSIFY-FZ-001": "DISCHARGED", "FALSIFY-FZ-002": "PARTIAL_ALGORITHM_LEVEL"}
 STATUS_KEYS = ("discharge_status", "status")
