@@ -59,15 +59,22 @@ def sign(report: Mapping, key: bytes) -> dict:
     return {**report, "signature": {"alg": ALGORITHM, "key_id": key_id(key), "value": mac}}
 
 
-def verify(report: Mapping, key: bytes) -> str | None:
-    """None when `report` carries a valid signature by `key`, else why not."""
+def _header(report: Mapping, alg: str, kid: str) -> str | None:
+    """Why the signature field cannot be by `kid` with `alg` (None: check its value)."""
     sig = report.get("signature")
     if sig is None:
         return "unsigned"
-    if not isinstance(sig, Mapping) or sig.get("alg") != ALGORITHM or not isinstance(sig.get("value"), str):
-        return f"signature is not {ALGORITHM}"
-    if sig.get("key_id") != key_id(key):
-        return "signed with another key"
+    if not isinstance(sig, Mapping) or sig.get("alg") != alg or not isinstance(sig.get("value"), str):
+        return f"signature is not {alg}"
+    return None if sig.get("key_id") == kid else "signed with another key"
+
+
+def verify(report: Mapping, key: bytes) -> str | None:
+    """None when `report` carries a valid signature by `key`, else why not."""
+    why = _header(report, ALGORITHM, key_id(key))
+    if why:
+        return why
+    sig = report["signature"]
     try:
         want = hmac.new(key, canonical(report), hashlib.sha256).hexdigest()
     except ValueError:  # NaN/inf: never produced by a signer
@@ -118,13 +125,10 @@ def verify_ed25519(report: Mapping, public: bytes) -> str | None:
     """None when `report` carries a valid Ed25519 signature by `public`, else why not."""
     from cryptography.exceptions import InvalidSignature
 
-    sig = report.get("signature")
-    if sig is None:
-        return "unsigned"
-    if not isinstance(sig, Mapping) or sig.get("alg") != ED25519 or not isinstance(sig.get("value"), str):
-        return f"signature is not {ED25519}"
-    if sig.get("key_id") != key_id(public):
-        return "signed with another key"
+    why = _header(report, ED25519, key_id(public))
+    if why:
+        return why
+    sig = report["signature"]
     try:
         raw = base64.b64decode(sig["value"], validate=True)
         _ed25519().Ed25519PublicKey.from_public_bytes(public).verify(raw, canonical(report))
