@@ -158,8 +158,9 @@ class _Edit:
                     "merge key ('<<'); editing it would change the entries that use it too: "
                     "write it out in full")
             for k, _ in pairs:
-                if self.text[_line_start(self.text, k.start_mark.index):k.start_mark.index] \
-                        .rstrip(" -{,").endswith("?") or self.text[:k.start_mark.index].endswith("? "):
+                before = self.text[_line_start(self.text, k.start_mark.index):k.start_mark.index]
+                before = before.rstrip(" \t")
+                if before.endswith("?") and (len(before) == 1 or before[-2] in " \t-{,["):
                     raise RewriteError(f"{what} (line {_line(k)}) uses an explicit '? key'; "
                                        "write it as 'key: value'")
 

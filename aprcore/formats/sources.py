@@ -43,9 +43,9 @@ class SafetensorsSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         p = Path(path)
         self.path = str(p)
+        self._fds: dict[str, int] = {}  # first: __del__ runs even when the rest raises
         files = shard_files(p) if p.is_dir() else [p]
         self._where: dict[str, tuple[str, safetensors.TensorInfo]] = {}
-        self._fds: dict[str, int] = {}
         for f in files:
             for name, info in safetensors.read_header(f).items():
                 if name in self._where:
@@ -123,6 +123,8 @@ def open_source(path: str | os.PathLike[str]) -> SafetensorsSource | GGUFSource:
         raise FormatError(str(p), "no such file or directory")
     if p.is_dir():
         return SafetensorsSource(p)
+    if not p.is_file():  # a FIFO would block the open below for ever
+        raise FormatError(str(p), "not a regular file")
     try:
         with open(p, "rb") as f:
             head = f.read(8)
