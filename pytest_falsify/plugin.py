@@ -45,7 +45,7 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
                "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
 CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
-               "require_gpu", "falsify_gpus")
+               "require_gpu", "falsify_gpus", "falsify_html")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
