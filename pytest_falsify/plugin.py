@@ -44,8 +44,8 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
                "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
-CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
-               "require_gpu", "falsify_gpus", "falsify_html")
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_html", "falsify_strict",
+               "run_ignored", "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
