@@ -17,6 +17,7 @@ from . import (
     engine,
     evidence,
     findings,
+    fixtures,
     gate,
     gpu,
     gpu_pinning,
@@ -124,23 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
                   "ignored: opt-in test; skipped unless --run-ignored"]
     for line in lines:
         config.addinivalue_line("markers", line)
+    config.pluginmanager.register(fixtures, "falsify-fixtures")
     config.pluginmanager.register(session, "falsify-session")
-
-
-@pytest.fixture
-def falsify_evidence(request: pytest.FixtureRequest):
-    """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
-
-    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
-    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
-    allows, without record_property's xunit2 warning (see junit.py).
-    """
-
-    def record(**metrics: object) -> None:
-        for name, value in metrics.items():
-            junit.record(request.node, name, evidence.plain(value))
-
-    return record
 
 
 def _contracts_dir(config: pytest.Config) -> Path:
