@@ -17,6 +17,7 @@ from . import (
     engine,
     evidence,
     findings,
+    fixtures,
     gate,
     gpu,
     gpu_pinning,
@@ -44,8 +45,8 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
                "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
-CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
-               "require_gpu", "falsify_gpus")
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_html", "falsify_strict",
+               "run_ignored", "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -124,23 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
                   "ignored: opt-in test; skipped unless --run-ignored"]
     for line in lines:
         config.addinivalue_line("markers", line)
+    config.pluginmanager.register(fixtures, "falsify-fixtures")
     config.pluginmanager.register(session, "falsify-session")
-
-
-@pytest.fixture
-def falsify_evidence(request: pytest.FixtureRequest):
-    """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
-
-    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
-    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
-    allows, without record_property's xunit2 warning (see junit.py).
-    """
-
-    def record(**metrics: object) -> None:
-        for name, value in metrics.items():
-            junit.record(request.node, name, evidence.plain(value))
-
-    return record
 
 
 def _contracts_dir(config: pytest.Config) -> Path:
@@ -166,6 +152,7 @@ class FalsifySession:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
+        self._first_collector = not self.is_worker or config.workerinput.get("workerid") == "gw0"
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
@@ -223,8 +210,9 @@ class FalsifySession:
             if problem and (self.mode is None or maybe_hidden):
                 # A bad marker never stops the tests without --falsify, nor when contract
                 # errors may hide its id (those fail the falsify modes at the end): the
-                # test runs unbound.
-                item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
+                # test runs unbound. Every xdist worker collects every test: one warns.
+                if self._first_collector:
+                    item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
             elif problem:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
@@ -478,9 +466,10 @@ class FalsifySession:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, problems, self.crashed, interrupted,
                                gate=self.decision)
-            key = self.trust.key()
-            if key is not None:  # the CUDA host signs; `falsify apply` checks
-                rep = signing.sign(rep, key)
+            try:  # the CUDA host signs when it holds a key; `falsify apply` checks
+                rep = self.trust.sign(rep)
+            except signing.KeyProblem as exc:
+                self.problems.append(f"report not signed: {exc}")
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
