@@ -13,19 +13,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import freshness
 from . import verdict as V
 from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk
+from .fingerprint import SourceIndex
 from .records import EvidenceRecord
 from .rewrite import EntryUpdate, RewriteError, atomic_write, locked, rewrite_text
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
-                "device", "date", "commit")
+                "device", "date", "commit", "host", "dirty", "fingerprint")
 
 
 def contract_record(result: Mapping) -> EvidenceRecord:
     """The part of a test result that a contract file keeps."""
-    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
+    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS
+                           if result.get(k) not in (None, {}, "", False)}
     if rec.get("outcome") != V.FAILED:
         for k in ("message", "example", "blob"):
             rec.pop(k, None)
@@ -36,6 +39,16 @@ def contract_record(result: Mapping) -> EvidenceRecord:
 
 def _signature(records: Iterable[Mapping]) -> list[tuple]:
     return sorted((str(r.get("test")), r.get("outcome"), r.get("level")) for r in records)
+
+
+def _refreshes(stored: Iterable[Mapping], fresh: Iterable[Mapping],
+               index: SourceIndex | None) -> bool:
+    """A fresh record of unchanged outcome replaces a stored one whose code has changed."""
+    if index is None:
+        return False
+    by_test = {str(r.get("test")): r for r in stored}
+    return any(freshness.replaces(by_test[str(f["test"])], f, index) for f in fresh
+               if str(f.get("test")) in by_test and V.is_evidence(str(f.get("outcome", ""))))
 
 
 @dataclass
@@ -71,17 +84,17 @@ def unchanged_plan(cset: ContractSet | None) -> Plan:
 
 
 def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
-              prune: Callable[[str], bool] | None = None) -> Plan:
+              prune: Callable[[str], bool] | None = None, index: SourceIndex | None = None) -> Plan:
     """Derive every falsifier's status from stored evidence plus this run's `results`.
 
     `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...).
     """
     with bulk():
-        return _make_plan(cset, results, prune)
+        return _make_plan(cset, results, prune, index)
 
 
 def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
-               prune: Callable[[str], bool] | None) -> Plan:
+               prune: Callable[[str], bool] | None, index: SourceIndex | None) -> Plan:
     plan = Plan()
     bound: dict[str, list[Mapping]] = {}
     for test in sorted(results):
@@ -103,7 +116,8 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             if not bound.get(entry.id) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
-            evidence_changes = _signature(merged) != _signature(stored)
+            evidence_changes = (_signature(merged) != _signature(stored)
+                                or _refreshes(kept, fresh, index))
             if not (status_changes or evidence_changes):
                 continue
             upd = EntryUpdate(entry.id, entry.status, new if status_changes else None,
@@ -155,7 +169,8 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Render
 
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
-          prune: Callable[[str], bool] | None, today: _dt.date) -> tuple[Plan, list[Path], list[str]]:
+          prune: Callable[[str], bool] | None, today: _dt.date,
+          index: SourceIndex | None = None) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
@@ -166,7 +181,7 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     lock_dir = directory if directory.is_dir() else directory.parent
     with locked(lock_dir), bulk():
         cset = load()
-        plan = make_plan(cset, results, prune)
+        plan = make_plan(cset, results, prune, index)
         rendered, problems = render(cset, plan, today)
         todo: list[Rendered] = []
         for r in rendered:

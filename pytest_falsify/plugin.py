@@ -11,7 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gate, gpu, gpu_pinning, outcome, pruning, report, summary
+from . import (
+    engine,
+    evidence,
+    freshness,
+    gate,
+    gpu,
+    gpu_pinning,
+    outcome,
+    pruning,
+    report,
+    summary,
+    tracing,
+)
+from . import fingerprint as F
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
@@ -42,7 +55,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
+    g.addoption("--falsify-fingerprint", default=None, choices=("auto", "on", "off"),
+                help="fingerprint the code each bound test runs (coverage.py); auto: on in "
+                     "write, report and mutants modes, off in check")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    parser.addini("falsify_fingerprint", "auto|on|off: see --falsify-fingerprint", default="auto")
+    parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale",
+                  type="bool", default=True)
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
 
@@ -130,6 +149,8 @@ class FalsifySession:
         self.still_falsified: list[dict] = []
         self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
+        self.tracer: tracing.TestTracer | None = None
+        self.stale: list[freshness.StaleClaim] = []
         self._frozen = False
         if self.mode is not None or self.dir.exists():
             self.cset = load_dir(self.dir)
@@ -147,6 +168,21 @@ class FalsifySession:
                 # unconfigure.
                 gc.freeze()
                 self._frozen = True
+            tracing.preload()
+            self._start_fingerprints()
+
+    def _start_fingerprints(self) -> None:
+        choice = self.config.option.falsify_fingerprint or self.config.getini("falsify_fingerprint")
+        if choice not in ("auto", "on", "off"):
+            raise pytest.UsageError(f"falsify_fingerprint = {choice!r}: use auto, on or off")
+        if choice == "off" or self.mode is None or (choice == "auto" and self.mode == "check"):
+            return
+        why = tracing.availability()
+        if why:
+            self.problems.append(why)
+            return
+        self.tracer = tracing.TestTracer(self.config.rootpath)
+        self.config.pluginmanager.register(self.tracer, "falsify-tracer")
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
 
@@ -217,6 +253,8 @@ class FalsifySession:
                     return (f"{item.nodeid}: unknown falsifier id {fid!r} (no contract in "
                             f"{self.dir} has it){hint}")
         item.stash[_INFO] = {"ids": ids, "level": level, "gpu": is_gpu}
+        if self.tracer is not None:
+            self.tracer.mark(item)
         return None
 
     def gate(self, items: list[pytest.Item]) -> None:
@@ -259,6 +297,9 @@ class FalsifySession:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
+            fp = item.stash.get(tracing.FINGERPRINT, None) if rep.when == "teardown" else None
+            if fp is not None:
+                data["fingerprint"] = fp
             if self._still_falsified(item.nodeid, info["ids"], rep):
                 data["still_falsified"] = True
                 # pytest's own way to say "expected failure": the run stays green and the
@@ -299,6 +340,8 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
+        if info.get("fingerprint") is not None:
+            r["fingerprint"] = info["fingerprint"]
         if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
             self.gpu_not_run.add(report.nodeid)
 
@@ -329,29 +372,41 @@ class FalsifySession:
             # every status as it is on disk (old == new) and the results seen so far.
             self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
             return
-        stamp = {"date": evidence.today().isoformat()}
+        root = self.config.rootpath
+        tree = F.tree_state(root)
+        stamp = {"date": evidence.today().isoformat(), "host": prov["host"]}
         if prov.get("git_commit"):
-            stamp["commit"] = prov["git_commit"][:12]
+            # Never HEAD for a tree with uncommitted changes: `git describe --dirty` style.
+            stamp["commit"] = prov["git_commit"][:12] + ("-dirty" if tree.tracked_dirty else "")
         for r in self.results.values():
             r.update(stamp)
+            if tree.dirty and set(r.get("fingerprint") or ()) & tree.dirty:
+                r["dirty"] = True
+        index = F.SourceIndex(root)
         prune = self._pruner()
         today = evidence.today()
         drift: list[str] = []
         if self.mode == "write":
             self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today)
+                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
+                index)
             self.problems.extend(problems)
         else:
             assert self.cset is not None
-            self.plan = engine.make_plan(self.cset, self.results, prune)
+            self.plan = engine.make_plan(self.cset, self.results, prune, index)
             if self.mode == "check":
                 rendered, problems = engine.render(self.cset, self.plan, today)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
                 drift = [str(r.path) for r in rendered] + problems
+        if self.cset is not None:
+            self.stale = freshness.stale_claims(
+                freshness.entries_of(self.cset), freshness.refreshed_tests(self.results), index,
+                self.config.getini("falsify_dirty_is_stale"))
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
-            still_falsified=self.still_falsified, drift=drift, stale=[],
+            still_falsified=self.still_falsified, drift=drift,
+            stale=[s["id"] for s in self.stale],
             unproven=[e.id for e in self.plan.unbound_claims],
             strict=self.config.option.falsify_strict)
         if self.mode == "check":
@@ -364,7 +419,7 @@ class FalsifySession:
         if self.config.option.falsify_report:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, self.problems, self.crashed, interrupted,
-                               gate=self.decision)
+                               gate=self.decision, stale=self.stale)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
@@ -392,8 +447,11 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, len(self.gpu_not_run), inert):
+                                  self.crashed, len(self.gpu_not_run), inert,
+                                  stale=[s["id"] for s in self.stale]):
             tr.write_line(line)
+        for line in summary.stale_lines(self.stale):
+            tr.write_line(line, yellow=True)
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)

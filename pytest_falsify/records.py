@@ -44,7 +44,10 @@ class TestResult(_TestResultBase, total=False):
     reason: str  # skips and blocked tests
     device: dict
     date: str  # ISO date of the run
-    commit: str  # git commit of the run, 12 hex digits
+    commit: str  # git commit of the run, 12 hex digits, "-dirty" when the tree was not clean
+    host: str  # the machine that ran it
+    fingerprint: dict[str, str]  # file -> "name@digest ..." of the code it ran (fingerprint.py)
+    dirty: bool  # some of that code had uncommitted changes
 
 
 class _EvidenceBase(TypedDict):
@@ -64,6 +67,9 @@ class EvidenceRecord(_EvidenceBase, total=False):
     device: dict
     date: str
     commit: str
+    host: str
+    fingerprint: dict[str, str]
+    dirty: bool
 
 
 class FalsifierRow(TypedDict):
@@ -91,3 +97,4 @@ class Report(TypedDict):
     written: list[str]
     problems: list[str]
     gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)
+    stale: list[dict]  # freshness.StaleClaim: stored evidence whose code changed

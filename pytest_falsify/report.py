@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import verdict as V
 from .engine import Plan
+from .freshness import StaleClaim
 from .gate import Gate
 from .records import FalsifierRow, Report, TestResult
 
@@ -16,7 +17,8 @@ FORMAT = "pytest-falsify-report/1"
 
 def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
           results: Mapping[str, TestResult], written: Iterable[Path], problems: Iterable[str],
-          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None) -> Report:
+          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None,
+          stale: Iterable[StaleClaim] = ()) -> Report:
     """The report of one run; `interrupted`: the run wrote no contract (Ctrl-C, collection
     errors), so its statuses are the ones on disk and `falsify apply` ignores its tests."""
     falsifiers: list[FalsifierRow] = []
@@ -41,6 +43,7 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "written": [str(p) for p in written],
         "problems": list(problems),
         "gate": dict(gate) if gate is not None else None,
+        "stale": [dict(s) for s in stale],
     }
 
 

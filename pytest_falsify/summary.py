@@ -21,27 +21,34 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def tally(plan: Plan) -> dict[str, dict[str, int]]:
-    """contract -> bucket -> count; hand statuses (PROPOSED, ...) count under OTHER."""
+#: Counted beside the status columns (a stale claim also counts under its status).
+FLAGS = ("STALE",)
+
+
+def tally(plan: Plan, stale: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+    """contract -> bucket -> count; hand statuses (PROPOSED, ...) count under OTHER;
+    STALE counts the falsifiers (qualified ids in `stale`) with stale stored evidence."""
+    stale = set(stale)
     out: dict[str, dict[str, int]] = {}
-    for contract, _old, new in plan.statuses.values():
-        row = out.setdefault(contract, dict.fromkeys(COLUMNS + ("OTHER",), 0))
+    for fid, (contract, _old, new) in plan.statuses.items():
+        row = out.setdefault(contract, dict.fromkeys(COLUMNS + ("OTHER",) + FLAGS, 0))
         row[_BUCKET.get(new, "OTHER")] += 1
+        row["STALE"] += fid in stale
     return out
 
 
 def format_row(name: str, row: dict[str, int], width: int) -> str:
     cells = "  ".join(f"{row[c]:>3} {c}" for c in COLUMNS)
-    other = f"  {row['OTHER']:>3} OTHER" if row.get("OTHER") else ""
-    return f"{name:<{width}}  {cells}{other}"
+    extra = "".join(f"  {row[k]:>3} {k}" for k in ("OTHER",) + FLAGS if row.get(k))
+    return f"{name:<{width}}  {cells}{extra}"
 
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
-          max_rows: int = 50) -> list[str]:
+          max_rows: int = 50, stale: Iterable[str] = ()) -> list[str]:
     out: list[str] = []
-    rows = tally(plan)
-    total = dict.fromkeys(COLUMNS + ("OTHER",), 0)
+    rows = tally(plan, stale)
+    total = dict.fromkeys(COLUMNS + ("OTHER",) + FLAGS, 0)
     for row in rows.values():
         for k, v in row.items():
             total[k] += v
@@ -90,6 +97,15 @@ def gate_lines(g: Gate) -> list[str]:
         out.append(f"new failure: {t}")
     for f in g["drift"]:
         out.append(f"drift: {_rel(Path(f)) if Path(f).is_absolute() else f}")
-    for s in g["stale"]:
-        out.append(f"stale: {s}")
+    return out
+
+
+def stale_lines(stale: Iterable[dict]) -> list[str]:
+    """One line per stale stored record: the claim, the test, what changed, and the run
+    that produced the evidence (commit, host, date)."""
+    out = []
+    for s in stale:
+        where = ", ".join(str(x) for x in (s.get("commit"), s.get("host"), s.get("date")) if x)
+        out.append(f"stale: {s['id']}: {s['test']} (evidence of {where or 'unknown provenance'}): "
+                   + "; ".join(s["changed"]))
     return out

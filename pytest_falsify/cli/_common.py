@@ -58,3 +58,24 @@ def default_contracts(start: Path | None = None) -> Path:
             if "falsify_contracts" in opts:
                 return d / str(opts["falsify_contracts"])
     return Path("contracts")
+
+
+_ROOT_MARKERS = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg")
+
+
+def default_root(contracts: Path) -> Path:
+    """The project root that fingerprint paths are relative to (pytest's rootdir): the
+    nearest directory above the contracts holding a pytest config file, else the cwd."""
+    start = Path(contracts).resolve()
+    for d in (start, *start.parents):
+        if any((d / m).is_file() for m in _ROOT_MARKERS):
+            return d
+    return Path.cwd()
+
+
+def stale_claims(cset: ContractSet, root: Path, refreshed: set[str] = frozenset()) -> list:
+    """Stale stored evidence of `cset` against the tree at `root` (reads, never writes)."""
+    from .. import fingerprint, freshness
+
+    return freshness.stale_claims(freshness.entries_of(cset), set(refreshed),
+                                  fingerprint.SourceIndex(root))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
+from ..fingerprint import SourceIndex
 from ._common import load_contracts, load_reports
 
 HELP = "merge JSON reports of several runs and rewrite contracts"
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if results is None:
         return 1
     plan, written, problems = engine.write(args.contracts, lambda: load_dir(args.contracts),
-                                           results, None, evidence.today())
+                                           results, None, evidence.today(), SourceIndex(args.root))
     for line in summary.lines(plan, "write", written, problems, [], 0):
         print(line)
     return 1 if problems else 0

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import engine, evidence, gate
+from .. import engine, evidence, freshness, gate, summary
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports
+from ..fingerprint import SourceIndex
+from ._common import load_contracts, load_reports, stale_claims
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -18,7 +19,8 @@ DESCRIPTION = ("Derive the statuses from the stored evidence plus the given repo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="*", type=Path)
-    p.add_argument("--strict", action="store_true", help="claimed status without evidence is an error")
+    p.add_argument("--strict", action="store_true",
+                   help="a claimed status without evidence, or stale evidence, is an error")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     results = load_reports(args.reports) if args.reports else {}
     if results is None:
         return 1
-    plan = engine.make_plan(cset, results)
+    plan = engine.make_plan(cset, results, index=SourceIndex(args.root))
     rendered, problems = engine.render(cset, plan, evidence.today())
     for r in rendered:
         sys.stdout.write(r.diff())
@@ -40,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
             kind = "error" if args.strict else "warning"
             print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
             unbound.append(e.id)
-    decision = gate.build(0, new_failures=[], still_falsified=[], stale=[], unproven=unbound,
+    stale = stale_claims(cset, args.root, freshness.refreshed_tests(results))
+    for line in summary.stale_lines(stale):
+        print(line)
+    decision = gate.build(0, new_failures=[], still_falsified=[], stale=[s["id"] for s in stale],
+                          unproven=unbound,
                           drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
     print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
                       if decision["exit"] else "passed"))

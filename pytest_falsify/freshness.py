@@ -1,0 +1,80 @@
+"""Which stored evidence is stale, and which stored record a fresh result replaces. Pure.
+
+Stored evidence that the run did not refresh is *stale* when the code its test ran has
+changed since (its fingerprint no longer matches the tree) or when it was recorded from
+uncommitted code (`dirty: true`, stale by default: ini `falsify_dirty_is_stale`).
+Computing staleness reads source files and writes nothing.
+
+`StaleClaim` is the shape the summary, the JSON report (`stale`) and dashboards read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypedDict
+
+from . import fingerprint as F
+from . import verdict as V
+
+DIRTY = "recorded from uncommitted code (dirty: true)"
+
+
+class StaleClaim(TypedDict):
+    id: str  # qualified falsifier id
+    contract: str  # contract key
+    test: str  # node id of the stored record
+    changed: list[str]  # "file::function changed", "file removed", DIRTY
+    commit: str | None  # of the evidence
+    host: str | None
+    date: str | None
+
+
+def record_changes(record: Mapping, index: F.SourceIndex, dirty_is_stale: bool = True) -> list[str]:
+    """Why one stored record is stale ([] when fresh or unfingerprinted)."""
+    out = [DIRTY] if dirty_is_stale and record.get("dirty") else []
+    return out + (F.changes(record.get("fingerprint"), index) or [])
+
+
+def stale_claims(entries: Iterable[tuple[str, str, Iterable[Mapping]]], refreshed: set[str],
+                 index: F.SourceIndex, dirty_is_stale: bool = True) -> list[StaleClaim]:
+    """Stale stored records of `entries` ((qid, contract key, stored records)), skipping the
+    tests in `refreshed` (this run's evidence replaced or confirmed them)."""
+    out: list[StaleClaim] = []
+    for qid, contract, stored in entries:
+        for rec in stored:
+            test = str(rec.get("test"))
+            if test in refreshed:
+                continue
+            changed = record_changes(rec, index, dirty_is_stale)
+            if changed:
+                out.append({"id": qid, "contract": contract, "test": test, "changed": changed,
+                            "commit": rec.get("commit"), "host": rec.get("host"),
+                            "date": rec.get("date")})
+    return out
+
+
+def entries_of(cset) -> list[tuple[str, str, list[dict]]]:
+    """(qualified id, contract key, stored records) of every entry of a ContractSet."""
+    return [(getattr(e, "qid", e.id), getattr(c, "key", c.name), e.stored_tests)
+            for c in cset.contracts for e in c.entries]
+
+
+def refreshed_tests(results: Mapping[str, Mapping]) -> set[str]:
+    """Tests whose stored evidence this run's results stand for (evidence outcomes only)."""
+    return {t for t, r in results.items() if V.is_evidence(str(r.get("outcome", "")))}
+
+
+def replaces(stored: Mapping, fresh: Mapping, index: F.SourceIndex | None) -> bool:
+    """Whether a fresh result of the same outcome and level replaces the stored record.
+
+    Only when it brings better provenance: the stored record is stale against the tree
+    (its code changed, or it was dirty and the fresh one is not). A stored record that
+    still matches is kept, so a run on unchanged code changes zero bytes even when a
+    cache made the test run fewer functions this time.
+    """
+    if "fingerprint" not in fresh or index is None:
+        return False
+    if stored.get("dirty") and not fresh.get("dirty"):
+        return True
+    changed = F.changes(stored.get("fingerprint"), index)
+    return changed is None or bool(changed)
