@@ -22,7 +22,7 @@ from .rewrite import EntryUpdate, RewriteError, atomic_write, locked, rewrite_te
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
-                "device", "date", "commit", "host", "dirty", "fingerprint")
+                "device", "date", "commit", "host", "dirty", "fingerprint", "falsifiable")
 
 
 def contract_record(result: Mapping) -> EvidenceRecord:
@@ -110,14 +110,16 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             kept = [r for r in stored if not (prune and prune(str(r["test"])))]
             plan.pruned.extend((entry.id, str(r["test"])) for r in stored if r not in kept)
             fresh = [contract_record(r) for r in bound.get(entry.id, ())]
+            refreshed = _refreshes(kept, fresh, index)
+            by_test = {str(r.get("test")): r for r in kept}
+            fresh = [freshness.carry(by_test.get(str(f["test"])), f, index) for f in fresh]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
             plan.statuses[entry.id] = (contract.name, old, new)
             if not bound.get(entry.id) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
-            evidence_changes = (_signature(merged) != _signature(stored)
-                                or _refreshes(kept, fresh, index))
+            evidence_changes = _signature(merged) != _signature(stored) or refreshed
             if not (status_changes or evidence_changes):
                 continue
             upd = EntryUpdate(entry.id, entry.status, new if status_changes else None,

@@ -53,10 +53,11 @@ def stale_claims(entries: Iterable[tuple[str, str, Iterable[Mapping]]], refreshe
     return out
 
 
-def entries_of(cset) -> list[tuple[str, str, list[dict]]]:
-    """(qualified id, contract key, stored records) of every entry of a ContractSet."""
+def entries_of(cset, data: bool = False) -> list[tuple]:
+    """(qualified id, contract key, stored records) of every entry of a ContractSet, plus
+    the entry's own mapping with `data`."""
     return [(getattr(e, "qid", e.id), getattr(c, "key", c.name), e.stored_tests)
-            for c in cset.contracts for e in c.entries]
+            + ((e.data,) if data else ()) for c in cset.contracts for e in c.entries]
 
 
 def refreshed_tests(results: Mapping[str, Mapping]) -> set[str]:
@@ -68,13 +69,32 @@ def replaces(stored: Mapping, fresh: Mapping, index: F.SourceIndex | None) -> bo
     """Whether a fresh result of the same outcome and level replaces the stored record.
 
     Only when it brings better provenance: the stored record is stale against the tree
-    (its code changed, or it was dirty and the fresh one is not). A stored record that
+    (its code changed, or it was dirty and the fresh one is not), or mutants mode found
+    a different `falsifiable` result. A stored record that
     still matches is kept, so a run on unchanged code changes zero bytes even when a
     cache made the test run fewer functions this time.
     """
+    if fresh.get("falsifiable") and fresh.get("falsifiable") != stored.get("falsifiable"):
+        return True  # mutants mode proved something new about this test
     if "fingerprint" not in fresh or index is None:
         return False
     if stored.get("dirty") and not fresh.get("dirty"):
         return True
     changed = F.changes(stored.get("fingerprint"), index)
     return changed is None or bool(changed)
+
+
+#: Keys about the code a record's test ran: they travel together.
+CODE_KEYS = ("fingerprint", "dirty", "falsifiable")
+
+
+def carry(stored: Mapping | None, fresh: Mapping, index: F.SourceIndex | None) -> dict:
+    """The record to write for `fresh`: when it does not replace `stored` (same outcome and
+    level, stored still matches the tree), the stored record's code keys are kept, so an
+    entry rewritten for another reason keeps its fingerprint and mutants evidence."""
+    if (stored is None or index is None or stored.get("outcome") != fresh.get("outcome")
+            or stored.get("level") != fresh.get("level") or replaces(stored, fresh, index)):
+        return dict(fresh)
+    out = {k: v for k, v in fresh.items() if k not in CODE_KEYS}
+    out.update((k, stored[k]) for k in CODE_KEYS if k in stored)
+    return out

@@ -14,15 +14,18 @@ import pytest
 from . import (
     engine,
     evidence,
+    falsifiable,
     freshness,
     gate,
     gpu,
     gpu_pinning,
+    mutants,
     outcome,
     pruning,
     report,
     summary,
     tracing,
+    vacuity,
 )
 from . import fingerprint as F
 from . import verdict as V
@@ -30,7 +33,9 @@ from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
 
-MODES = ("write", "check", "report")
+MODES = ("write", "check", "report", "mutants")
+#: Modes that rewrite contracts (mutants mode is write mode plus the faulted reruns).
+WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
@@ -42,12 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # pytest_load_initial_conftests can split it; the mode is validated in configure.
     g.addoption("--falsify", nargs="?", const="write", default=None, metavar="MODE",
                 help="derive falsifier statuses: write (default) rewrites contracts, check fails "
-                     "on drift, report only reports")
+                     "on drift, report only reports, mutants writes and reruns the bound tests "
+                     "under their declared faults")
     g.addoption("--contracts", default=None, metavar="DIR",
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status that no test binds is an error")
+                help="check: a claimed status no test binds, stale evidence, a VACUOUS "
+                     "DISCHARGED falsifier and a test that cannot fail are errors")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
@@ -60,6 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "write, report and mutants modes, off in check")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
     parser.addini("falsify_fingerprint", "auto|on|off: see --falsify-fingerprint", default="auto")
+    parser.addini("falsify_require_faults", "--falsify-strict also refuses DISCHARGED for a "
+                  "falsifier with no proven fault (unproven)", type="bool", default=False)
     parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale",
                   type="bool", default=True)
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
@@ -67,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_addhooks(pluginmanager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
     _split_falsify_mode(args)
     # Before any conftest or test module can touch CUDA in this process.
@@ -150,6 +165,9 @@ class FalsifySession:
         self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
         self.tracer: tracing.TestTracer | None = None
+        self.fault_runner: mutants.FaultRunner | None = None
+        self.lint: dict[str, str] = {}  # node id -> vacuity flag
+        self.falsifiable: list[falsifiable.FalsifiableState] = []
         self.stale: list[freshness.StaleClaim] = []
         self._frozen = False
         if self.mode is not None or self.dir.exists():
@@ -158,7 +176,7 @@ class FalsifySession:
                 raise pytest.UsageError(
                     f"pytest-falsify: {len(self.cset.errors)} contract error(s):\n"
                     + "\n".join(str(e) for e in self.cset.errors))
-            if self.mode not in ("write", "check"):
+            if self.mode not in WRITING + ("check",):
                 for c in self.cset.contracts:  # node trees are only needed to rewrite
                     c.parsed = None
             if len(self.cset.contracts) >= _FREEZE_AT:
@@ -199,6 +217,9 @@ class FalsifySession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        if self.mode == "mutants" and self.fault_runner is None:
+            self.fault_runner = mutants.FaultRunner(mutants.registry(config))
+            config.pluginmanager.register(self.fault_runner, "falsify-faults")
         bad: list[pytest.Item] = []
         for item in items:
             problem = self._bind(item)
@@ -206,6 +227,11 @@ class FalsifySession:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
                     item.nodeid, "failed", problem, []))
+        if self.mode == "mutants":  # only the bound tests run, each under its faults
+            unbound = [it for it in items if _INFO not in it.stash and it not in bad]
+            if unbound:
+                config.hook.pytest_deselected(items=unbound)
+                items[:] = [it for it in items if it not in unbound]
         if not bad:
             return
         if config.option.continue_on_collection_errors:
@@ -252,10 +278,37 @@ class FalsifySession:
                     hint = f"; closest known: {', '.join(close)}" if close else ""
                     return (f"{item.nodeid}: unknown falsifier id {fid!r} (no contract in "
                             f"{self.dir} has it){hint}")
-        item.stash[_INFO] = {"ids": ids, "level": level, "gpu": is_gpu}
+        info: BindingRun = {"ids": ids, "level": level, "gpu": is_gpu}
+        if self.mode is not None:
+            flag = vacuity.lint(getattr(item, "obj", None))
+            if flag:
+                info["lint"] = flag
+        if self.fault_runner is not None:
+            faults, problem = self._faults_of(ids)
+            if problem:
+                return f"{item.nodeid}: {problem}"
+            self.fault_runner.assign(item, faults)
+        item.stash[_INFO] = info
         if self.tracer is not None:
             self.tracer.mark(item)
         return None
+
+    def _faults_of(self, ids: list[str]) -> tuple[list[str], str | None]:
+        """The declared faults of a test's falsifiers, or why they cannot be run."""
+        assert self.fault_runner is not None
+        faults: list[str] = []
+        for fid in ids:
+            entry = self._entry(fid)
+            names, err = falsifiable.declared_faults(entry.data if entry is not None else {})
+            if err:
+                return [], f"{fid}: {err}"
+            unknown = [n for n in names if n not in self.fault_runner.factories]
+            if unknown:
+                known = ", ".join(sorted(self.fault_runner.factories)) or "none"
+                return [], (f"{fid}: unknown fault(s) {', '.join(unknown)} (the "
+                            f"pytest_falsify_faults hook provides: {known})")
+            faults.extend(n for n in names if n not in faults)
+        return faults, None
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
@@ -297,9 +350,13 @@ class FalsifySession:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
-            fp = item.stash.get(tracing.FINGERPRINT, None) if rep.when == "teardown" else None
-            if fp is not None:
-                data["fingerprint"] = fp
+            if rep.when == "teardown":
+                fp = item.stash.get(tracing.FINGERPRINT, None)
+                if fp is not None:
+                    data["fingerprint"] = fp
+                tried = item.stash.get(mutants.RESULTS, None)
+                if tried is not None:
+                    data["mutants"] = tried
             if self._still_falsified(item.nodeid, info["ids"], rep):
                 data["still_falsified"] = True
                 # pytest's own way to say "expected failure": the run stays green and the
@@ -342,6 +399,10 @@ class FalsifySession:
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
         if info.get("fingerprint") is not None:
             r["fingerprint"] = info["fingerprint"]
+        if info.get("mutants") is not None:
+            r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
+        if info.get("lint"):
+            self.lint[report.nodeid] = info["lint"]
         if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
             self.gpu_not_run.add(report.nodeid)
 
@@ -386,7 +447,7 @@ class FalsifySession:
         prune = self._pruner()
         today = evidence.today()
         drift: list[str] = []
-        if self.mode == "write":
+        if self.mode in WRITING:
             self.plan, self.written, problems = engine.write(
                 self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
                 index)
@@ -403,11 +464,18 @@ class FalsifySession:
             self.stale = freshness.stale_claims(
                 freshness.entries_of(self.cset), freshness.refreshed_tests(self.results), index,
                 self.config.getini("falsify_dirty_is_stale"))
+        if self.cset is not None:
+            self.falsifiable = falsifiable.states(freshness.entries_of(self.cset, data=True),
+                                                  self.plan.statuses, self.results)
+        unproven = [f"{e.id}: claims evidence, no test binds it" for e in self.plan.unbound_claims]
+        unproven += falsifiable.strict_findings(self.falsifiable, self.plan.statuses,
+                                                self.config.getini("falsify_require_faults"))
+        unproven += [f"{t}: {flag}" for t, flag in sorted(self.lint.items())]
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
             still_falsified=self.still_falsified, drift=drift,
             stale=[s["id"] for s in self.stale],
-            unproven=[e.id for e in self.plan.unbound_claims],
+            unproven=unproven,
             strict=self.config.option.falsify_strict)
         if self.mode == "check":
             self.failed_check = self.decision["exit"] != gate.OK
@@ -419,7 +487,8 @@ class FalsifySession:
         if self.config.option.falsify_report:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, self.problems, self.crashed, interrupted,
-                               gate=self.decision, stale=self.stale)
+                               gate=self.decision, stale=self.stale,
+                               falsifiable=self.falsifiable, lint=self.lint)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
@@ -446,10 +515,15 @@ class FalsifySession:
                 tr.write_line(p, yellow=True)
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
-        for line in summary.lines(self.plan, self.mode, self.written, self.problems,
+        mode = "write" if self.mode in WRITING else self.mode
+        for line in summary.lines(self.plan, mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
-                                  stale=[s["id"] for s in self.stale]):
+                                  stale=[s["id"] for s in self.stale],
+                                  vacuous=[f["id"] for f in self.falsifiable
+                                           if f["state"] == falsifiable.VACUOUS]):
             tr.write_line(line)
+        for line in summary.falsifiable_lines(self.falsifiable, self.lint, self.mode == "mutants"):
+            tr.write_line(line, yellow=line.startswith(("VACUOUS", "vacuity")))
         for line in summary.stale_lines(self.stale):
             tr.write_line(line, yellow=True)
         if self.mode == "check":

@@ -19,10 +19,16 @@ class Binding(TypedDict):
     gpu: bool
 
 
-class BindingRun(Binding, total=False):
+class BindingLint(Binding, total=False):
+    lint: str  # vacuity.FLAG when the test's source shows it cannot fail
+
+
+class BindingRun(BindingLint, total=False):
     blocked: str  # the Blocked message, when the test called blocked(reason)
     device: dict  # the CUDA device that ran a GPU test
     still_falsified: bool  # the failure reproduces the committed FALSIFIED verdict
+    fingerprint: dict[str, str]  # teardown report: the code the test ran
+    mutants: dict  # teardown report, mutants mode: fault -> the test failed under it
 
 
 class _TestResultBase(TypedDict):
@@ -48,6 +54,7 @@ class TestResult(_TestResultBase, total=False):
     host: str  # the machine that ran it
     fingerprint: dict[str, str]  # file -> "name@digest ..." of the code it ran (fingerprint.py)
     dirty: bool  # some of that code had uncommitted changes
+    falsifiable: dict[str, list[str]]  # mutants mode: {killed: [fault], survived: [fault]}
 
 
 class _EvidenceBase(TypedDict):
@@ -70,6 +77,7 @@ class EvidenceRecord(_EvidenceBase, total=False):
     host: str
     fingerprint: dict[str, str]
     dirty: bool
+    falsifiable: dict[str, list[str]]
 
 
 class FalsifierRow(TypedDict):
@@ -98,3 +106,5 @@ class Report(TypedDict):
     problems: list[str]
     gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)
     stale: list[dict]  # freshness.StaleClaim: stored evidence whose code changed
+    falsifiable: list[dict]  # falsifiable.FalsifiableState of every falsifier
+    lint: dict[str, str]  # node id -> vacuity.FLAG

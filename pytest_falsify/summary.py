@@ -22,18 +22,20 @@ def _rel(path: Path) -> str:
 
 
 #: Counted beside the status columns (a stale claim also counts under its status).
-FLAGS = ("STALE",)
+FLAGS = ("STALE", "VACUOUS")
 
 
-def tally(plan: Plan, stale: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+def tally(plan: Plan, stale: Iterable[str] = (), vacuous: Iterable[str] = ()) -> dict[str, dict[str, int]]:
     """contract -> bucket -> count; hand statuses (PROPOSED, ...) count under OTHER;
-    STALE counts the falsifiers (qualified ids in `stale`) with stale stored evidence."""
-    stale = set(stale)
+    STALE counts the falsifiers (qualified ids in `stale`) with stale stored evidence,
+    VACUOUS those whose declared faults kill none of their tests."""
+    stale, vacuous = set(stale), set(vacuous)
     out: dict[str, dict[str, int]] = {}
     for fid, (contract, _old, new) in plan.statuses.items():
         row = out.setdefault(contract, dict.fromkeys(COLUMNS + ("OTHER",) + FLAGS, 0))
         row[_BUCKET.get(new, "OTHER")] += 1
         row["STALE"] += fid in stale
+        row["VACUOUS"] += fid in vacuous
     return out
 
 
@@ -45,9 +47,9 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
-          max_rows: int = 50, stale: Iterable[str] = ()) -> list[str]:
+          max_rows: int = 50, stale: Iterable[str] = (), vacuous: Iterable[str] = ()) -> list[str]:
     out: list[str] = []
-    rows = tally(plan, stale)
+    rows = tally(plan, stale, vacuous)
     total = dict.fromkeys(COLUMNS + ("OTHER",) + FLAGS, 0)
     for row in rows.values():
         for k, v in row.items():
@@ -108,4 +110,23 @@ def stale_lines(stale: Iterable[dict]) -> list[str]:
         where = ", ".join(str(x) for x in (s.get("commit"), s.get("host"), s.get("date")) if x)
         out.append(f"stale: {s['id']}: {s['test']} (evidence of {where or 'unknown provenance'}): "
                    + "; ".join(s["changed"]))
+    return out
+
+
+def falsifiable_lines(states: Iterable[dict], lint: dict[str, str], mutants: bool) -> list[str]:
+    """VACUOUS falsifiers always; in mutants mode the whole count and each unproven one;
+    the static vacuity lint's flags."""
+    states = list(states)
+    by = {k: [s for s in states if s["state"] == k] for k in ("killed", "VACUOUS", "unproven")}
+    out = []
+    if mutants:
+        out.append(f"falsifiable: {len(by['killed'])} killed, {len(by['VACUOUS'])} VACUOUS, "
+                   f"{len(by['unproven'])} unproven")
+    for s in by["VACUOUS"]:
+        out.append(f"VACUOUS: {s['id']}: {s['why']}")
+    if mutants:
+        for s in by["unproven"]:
+            out.append(f"unproven: {s['id']}: {s['why']}")
+    for test, flag in sorted(lint.items()):
+        out.append(f"vacuity lint: {test}: {flag}")
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from . import fingerprint as F
+from . import mutants
 
 FINGERPRINT = pytest.StashKey[dict]()
 _BOUND = pytest.StashKey[bool]()
@@ -56,8 +57,8 @@ class TestTracer:
     def _window(self, item: pytest.Item, phase: str):
         """Trace `phase` of a bound test: the first phase starts its context, the last one
         ends it and leaves the fingerprint on the item."""
-        if not item.stash.get(_BOUND, False):
-            return (yield)
+        if not item.stash.get(_BOUND, False) or mutants.ACTIVE in item.stash:
+            return (yield)  # unbound, or a faulted rerun (mutants mode): not evidence
         if phase == "setup":
             self.tracer.start()
         else:
