@@ -39,7 +39,7 @@ def start(nodeid: str, info: BindingRun) -> TestResult:
 def classify(result: TestResult, report, info: BindingRun) -> TestResult:
     """`result` updated by one phase report; a new dict, `result` is left as it was."""
     r: TestResult = dict(result)
-    r["metrics"] = evidence.metrics(getattr(report, "user_properties", ()))
+    r["metrics"] = evidence.report_metrics(report)
     when = report.when
     if when == "setup":
         if report.failed:

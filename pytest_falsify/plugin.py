@@ -19,10 +19,12 @@ from . import (
     gate,
     gpu,
     gpu_pinning,
+    junit,
     mutants,
     outcome,
     pruning,
     report,
+    rootdir,
     summary,
     tracing,
     vacuity,
@@ -32,12 +34,15 @@ from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
+from .rewrite import Options
 
 MODES = ("write", "check", "report", "mutants")
 #: Modes that rewrite contracts (mutants mode is write mode plus the faulted reruns).
 WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
+#: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -53,8 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status no test binds, stale evidence, a VACUOUS "
-                     "DISCHARGED falsifier and a test that cannot fail are errors")
+                help="a claimed status no test binds (check), a status set by hand that the "
+                     "evidence does not support, stale evidence, a VACUOUS DISCHARGED "
+                     "falsifier and a test that cannot fail are errors")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
@@ -71,18 +77,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "falsifier with no proven fault (unproven)", type="bool", default=False)
     parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale",
                   type="bool", default=True)
+    parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
+                  "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_addhooks(pluginmanager) -> None:
     from . import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    rootdir.repair(early_config, args, _VALUE_OPTIONS)
     _split_falsify_mode(args)
     # Before any conftest or test module can touch CUDA in this process.
     gpu.pin(early_config)
@@ -117,16 +126,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def falsify_evidence(record_property):
+def falsify_evidence(request: pytest.FixtureRequest):
     """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
 
-    A thin wrapper over `record_property`; numpy/cupy scalars are turned into builtins
-    (via `.item()`) so they survive xdist transport and YAML.
+    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
+    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
+    allows, without record_property's xunit2 warning (see junit.py).
     """
 
     def record(**metrics: object) -> None:
         for name, value in metrics.items():
-            record_property(name, evidence.plain(value))
+            junit.record(request.node, name, evidence.plain(value))
 
     return record
 
@@ -147,6 +157,10 @@ class FalsifySession:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
         self.mode: str | None = opt.falsify or ("report" if opt.falsify_report else None)
         self.dir = _contracts_dir(config)
+        try:
+            self.options = Options.from_ini(config.getini)
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
@@ -338,6 +352,7 @@ class FalsifySession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
+        junit.attach(item, rep)
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -385,6 +400,8 @@ class FalsifySession:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
+        if not self.is_worker:
+            junit.publish(self.config, report)
         if report.failed:
             self.new_failures.add(report.nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
@@ -450,13 +467,15 @@ class FalsifySession:
         if self.mode in WRITING:
             self.plan, self.written, problems = engine.write(
                 self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
-                index)
+                self.options, index)
             self.problems.extend(problems)
+            if problems and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
             self.plan = engine.make_plan(self.cset, self.results, prune, index)
             if self.mode == "check":
-                rendered, problems = engine.render(self.cset, self.plan, today)
+                rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
                 drift = [str(r.path) for r in rendered] + problems
@@ -470,6 +489,7 @@ class FalsifySession:
         unproven = [f"{e.id}: claims evidence, no test binds it" for e in self.plan.unbound_claims]
         unproven += falsifiable.strict_findings(self.falsifiable, self.plan.statuses,
                                                 self.config.getini("falsify_require_faults"))
+        unproven += [str(h) for h in self.plan.hand_claims]
         unproven += [f"{t}: {flag}" for t, flag in sorted(self.lint.items())]
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
@@ -480,6 +500,9 @@ class FalsifySession:
         if self.mode == "check":
             self.failed_check = self.decision["exit"] != gate.OK
             session.exitstatus = self.decision["exit"]
+        elif self.config.option.falsify_strict and self.plan.hand_claims and not session.exitstatus:
+            # Hand claims the evidence does not support are errors in every mode.
+            session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
@@ -518,6 +541,7 @@ class FalsifySession:
         mode = "write" if self.mode in WRITING else self.mode
         for line in summary.lines(self.plan, mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
+                                  strict=config.option.falsify_strict,
                                   stale=[s["id"] for s in self.stale],
                                   vacuous=[f["id"] for f in self.falsifiable
                                            if f["state"] == falsifiable.VACUOUS]):

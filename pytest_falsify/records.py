@@ -90,6 +90,14 @@ class FalsifierRow(TypedDict):
     tests: list[str]
 
 
+class HandClaimRow(TypedDict):
+    """A status set by hand that the evidence does not support (kept, never lowered)."""
+
+    id: str
+    claimed: str
+    evidence_shows: str
+
+
 class Report(TypedDict):
     """A JSON run report (`--falsify-report`), format `pytest-falsify-report/1`."""
 
@@ -102,6 +110,7 @@ class Report(TypedDict):
     tests: list[TestResult]
     crashed: list[str]
     unbound_claims: list[str]
+    hand_claims: list[HandClaimRow]
     written: list[str]
     problems: list[str]
     gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)

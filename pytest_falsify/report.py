@@ -42,6 +42,8 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "tests": [dict(results[k]) for k in sorted(results)],
         "crashed": sorted(crashed),
         "unbound_claims": [e.id for e in plan.unbound_claims] if plan else [],
+        "hand_claims": [{"id": h.entry.id, "claimed": h.claimed, "evidence_shows": h.evidence_shows}
+                        for h in plan.hand_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),
         "gate": dict(gate) if gate is not None else None,
@@ -52,14 +54,22 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
 
 
 def dump(report: Mapping, path: Path) -> None:
-    from .rewrite import atomic_write
+    from .atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode())
 
 
 def load(path: Path) -> Report:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A report from disk. ValueError (naming `path`) when it is not JSON or not a report;
+    OSError when it cannot be read."""
+    try:
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a pytest-falsify report (not UTF-8: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not a pytest-falsify report "
+                         f"(invalid JSON: {exc.msg}, column {exc.colno})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pytest-falsify report (format {FORMAT!r} expected)")
     return data

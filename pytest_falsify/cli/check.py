@@ -7,31 +7,28 @@ import sys
 from pathlib import Path
 
 from .. import engine, evidence, freshness, gate, summary
-from ..contracts import CLAIMING_STATUSES
 from ..fingerprint import SourceIndex
-from ._common import load_contracts, load_reports, stale_claims
+from ..contracts import CLAIMING_STATUSES
+from ._common import load_contracts, load_reports, rewrite_options, project_root, stale_claims
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
-               "(exit 1, with a diff) where the files disagree.\n\n"
-               "example:\n  falsify check gpu.json --strict")
+               "(exit 1, with a diff) where the files disagree; exit 0 when they agree.\n\n"
+               "examples:\n  falsify check\n  falsify check gpu.json --strict")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("reports", nargs="*", type=Path)
-    p.add_argument("--strict", action="store_true",
-                   help="a claimed status without evidence, or stale evidence, is an error")
+    p.add_argument("reports", nargs="*", type=Path, metavar="REPORT")
+    p.add_argument("--strict", action="store_true", help="claimed status without evidence, a "
+                   "hand-set status the evidence does not support, or stale evidence, is an error")
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
+    cset = load_contracts(args)
     results = load_reports(args.reports) if args.reports else {}
-    if results is None:
-        return 1
-    plan = engine.make_plan(cset, results, index=SourceIndex(args.root))
-    rendered, problems = engine.render(cset, plan, evidence.today())
+    options = rewrite_options(args)
+    plan = engine.make_plan(cset, results, index=SourceIndex(project_root(args)))
+    rendered, problems = engine.render(cset, plan, evidence.today(), options)
     for r in rendered:
         sys.stdout.write(r.diff())
     for p in problems:
@@ -42,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
             kind = "error" if args.strict else "warning"
             print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
             unbound.append(e.id)
-    stale = stale_claims(cset, args.root, freshness.refreshed_tests(results))
+    for h in plan.hand_claims:
+        print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
+        unbound.append(str(h))
+    stale = stale_claims(cset, args, freshness.refreshed_tests(results))
     for line in summary.stale_lines(stale):
         print(line)
     decision = gate.build(0, new_failures=[], still_falsified=[], stale=[s["id"] for s in stale],

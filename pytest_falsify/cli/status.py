@@ -1,4 +1,4 @@
-"""`falsify status`: the tally of statuses per contract."""
+"""`falsify status`: the tally per contract, its denominators, and the claims that need a look."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import argparse
 from .. import engine, summary
 from ._common import load_contracts, stale_claims
 
-HELP = "tally of statuses per contract, and every stale claim"
-DESCRIPTION = ("Tally the statuses on disk per contract, and list every claim whose stored\n"
-               "evidence is stale: the code its test ran has changed since (named by file and\n"
-               "function), or it was recorded from uncommitted code. Writes nothing.\n\n"
-               "example:\n  falsify status")
+HELP = "tally of statuses per contract; names the FALSIFIED, PARTIAL and stale claims"
+DESCRIPTION = ("Tally the statuses on disk per contract, then the denominators (claims, how\n"
+               "many carry evidence, falsified, partial, unbound) and one line per FALSIFIED\n"
+               "claim (with its failing test) and per PARTIAL claim, and every stale claim:\n"
+               "stored evidence whose code has changed since (named by file and function,\n"
+               "with the commit and host of the evidence) or that was recorded from\n"
+               "uncommitted code. Writes nothing. Exits 1 when a claim stands FALSIFIED.\n\n"
+               "example:\n  falsify status\n  falsify status --contracts spec/contracts")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,19 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
-    plan = engine.make_plan(cset, {})
-    stale = stale_claims(cset, args.root)
+    cset = load_contracts(args)
+    plan = engine.unchanged_plan(cset)
+    stale = stale_claims(cset, args)
     rows = summary.tally(plan, [s["id"] for s in stale])
     width = max([len(n) for n in rows] + [5])
-    total = dict.fromkeys(summary.COLUMNS + ("OTHER",) + summary.FLAGS, 0)
+    total = summary.total(rows)
     for name in sorted(rows):
         print(summary.format_row(name, rows[name], width))
-        for k, v in rows[name].items():
-            total[k] += v
     print(summary.format_row("TOTAL", total, width))
+    entries = [e for c in cset.contracts for e in c.entries]
+    print(summary.denominators(plan, sum(1 for e in entries if e.stored_tests), "carry evidence"))
+    for line in summary.named_claims(entries):
+        print(line)
     for line in summary.stale_lines(stale):
         print(line)
-    return 0
+    return 1 if total["FALSIFIED"] else 0

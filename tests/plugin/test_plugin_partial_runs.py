@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+pytestmark = pytest.mark.falsifier("FALSIFY-PLUGIN-012")
+
 # The baseline suite: three bound tests (one in a class) and an unbound test that fails
 # until FALSIFY_TEST_FIXED is set, plus a bound test in a second file.
 SUITE = """\

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_falsify.pruning import is_gone
+
+pytestmark = pytest.mark.falsifier("FALSIFY-PLUGIN-012")
 
 FILE = {"t.py": ["t.py::test_a", "t.py::TestK", "t.py::test_p[x::y]"]}
 
