@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from .. import engine, evidence, freshness, gate, summary
-from ..fingerprint import SourceIndex
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports, rewrite_options, project_root, stale_claims
+from ..fingerprint import SourceIndex
+from ._common import load_contracts, load_reports, project_root, rewrite_options, stale_claims
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
