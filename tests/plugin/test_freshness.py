@@ -83,7 +83,7 @@ def test_evidence_carries_a_small_fingerprint_of_the_code_its_test_ran(gpu_proje
     assert rec["host"] and "dirty" not in rec
 
 
-@pytest.mark.falsifier("FALSIFY-PLUGIN-010")
+@pytest.mark.falsifier("FALSIFY-HONEST-002")
 def test_changing_a_function_a_stored_gpu_test_ran_makes_its_claim_stale(gpu_project):
     edit(gpu_project, "kernel.py", "return x * SCALE", "return x * SCALE + 0")
     before = gpu_project.read()

@@ -98,7 +98,7 @@ def records(project):
     return {e["id"]: e.get("evidence", {}).get("tests", [{}])[0] for e in es}
 
 
-@pytest.mark.falsifier("FALSIFY-PLUGIN-001")
+@pytest.mark.falsifier("FALSIFY-HONEST-003")
 def test_an_assert_true_test_bound_to_a_falsifier_with_a_declared_fault_is_vacuous(mproject):
     result = mproject.run("--falsify=mutants", "--falsify-report", "m.json")
     assert result.ret == 0, result.stdout.str()
