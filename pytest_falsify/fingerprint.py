@@ -10,7 +10,9 @@ indentation kept relative), so moving a function or editing a comment line is no
 while any change to its code is.
 
 A fingerprint, as stored in an evidence record, maps a file (POSIX path relative to the
-project root) to its names and digests: `{"aprcore/ops.py": "<module>@1a2b3c4d rms_norm@..."}`.
+project root) to one digest over its `<module>` and the functions the test ran, and the
+names of those functions: `{"aprcore/ops.py": "1a2b3c4d attention softmax"}`. Which of
+them changed is told by comparing with the file at the evidence's commit (git).
 Pure except for reading source files; never imports pytest or numpy.
 """
 
@@ -95,12 +97,24 @@ class SourceIndex:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._files: dict[str, FileIndex | None] = {}
+        self._old: dict[tuple[str, str], FileIndex | None] = {}
 
     def rel(self, path: str) -> str | None:
         try:
             return Path(os.path.relpath(path, self.root)).as_posix()
         except ValueError:
             return None
+
+    def at_commit(self, commit: str, rel: str) -> FileIndex | None:
+        """The file as it was at `commit` (git), parsed; None when git cannot say."""
+        key = (commit, rel)
+        if key not in self._old:
+            text = _git(self.root, "show", f"{commit}:./{rel}")
+            try:
+                self._old[key] = FileIndex.parse(text) if text is not None else None
+            except (SyntaxError, ValueError):
+                self._old[key] = None
+        return self._old[key]
 
     def file(self, rel: str) -> FileIndex | None:
         if rel not in self._files:
@@ -112,8 +126,23 @@ class SourceIndex:
         return self._files[rel]
 
 
-def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex) -> dict[str, str]:
-    """The fingerprint of executed lines ({absolute path: line numbers}), stored form."""
+def file_digest(fi: FileIndex, names: Iterable[str]) -> str | None:
+    """One digest over `<module>` and the named functions of a file (None: one is gone)."""
+    h = hashlib.sha1()
+    for n in (MODULE, *sorted(set(names) - {MODULE})):
+        d = fi.digests.get(n)
+        if d is None:
+            return None
+        h.update(f"{n}:{d}\n".encode())
+    return h.hexdigest()[:_DIGEST_CHARS]
+
+
+def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex,
+                skip: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """The stored fingerprint of executed lines ({absolute path: line numbers}):
+    {file: "<digest> name name ..."}, `<module>` implied. `skip`: (absolute path, qualname)
+    of functions never to count (the tracer's own)."""
+    skip = set(skip)
     out: dict[str, str] = {}
     for path in sorted(lines_by_file):
         rel = index.rel(path)
@@ -121,58 +150,56 @@ def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex) 
         if fi is None:
             continue
         names = {fi.owner(ln) for ln in lines_by_file[path]}
-        names.add(MODULE)  # a file's constants and imports are part of every function in it
-        out[rel] = " ".join(f"{n}@{fi.digests[n]}" for n in sorted(names, key=_order))
+        names = {n for n in names if (path, n) not in skip}
+        if not names:
+            continue
+        names.discard(MODULE)  # always counted: a file's constants and imports
+        out[rel] = " ".join([file_digest(fi, names) or "", *sorted(names)])
     return dict(sorted(out.items()))
 
 
-def _order(name: str) -> tuple[int, str]:
-    return (0 if name == MODULE else 1, name)
-
-
-def parse_stored(fp: object) -> dict[str, dict[str, str]] | None:
-    """{file: {name: digest}} from a stored fingerprint, None when it is not one."""
+def parse_stored(fp: object) -> dict[str, tuple[str, list[str]]] | None:
+    """{file: (digest, function names)} from a stored fingerprint, None when not one."""
     if not isinstance(fp, dict):
         return None
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, tuple[str, list[str]]] = {}
     for f, v in fp.items():
-        if not isinstance(f, str) or not isinstance(v, str):
+        if not isinstance(f, str) or not isinstance(v, str) or not v.split():
             return None
-        names: dict[str, str] = {}
-        for item in v.split():
-            name, _, dig = item.rpartition("@")
-            if not name:
-                return None
-            names[name] = dig
-        out[f] = names
+        digest, *names = v.split()
+        out[f] = (digest, names)
     return out
 
 
-def changes(fp: object, index: SourceIndex) -> list[str] | None:
-    """What no longer matches the tree: `file::function changed|removed`, `file removed`.
+def changes(fp: object, index: SourceIndex, commit: str | None = None) -> list[str] | None:
+    """What no longer matches the tree: `file::function changed|removed`, `file removed`,
+    `file (module level) changed`.
 
+    Which function changed is read from the file as it was at `commit` (git) when the
+    evidence names a clean commit; otherwise the file is named with its candidates.
     [] when the fingerprint still matches; None when `fp` is not a fingerprint.
     """
     parsed = parse_stored(fp)
     if parsed is None:
         return None
     out: list[str] = []
-    for rel, names in parsed.items():
+    for rel, (digest, names) in parsed.items():
         fi = index.file(rel)
         if fi is None:
             out.append(f"{rel} removed" if not (index.root / rel).exists() else f"{rel} unreadable")
             continue
-        for name, dig in names.items():
-            now = fi.digests.get(name)
-            if now is None:
-                out.append(f"{rel}::{name} removed")
-            elif now != dig:
-                out.append(f"{rel} (module level) changed" if name == MODULE else f"{rel}::{name} changed")
+        gone = [n for n in names if n not in fi.digests]
+        out.extend(f"{rel}::{n} removed" for n in gone)
+        if gone or file_digest(fi, names) == digest:
+            continue
+        old = index.at_commit(commit, rel) if commit else None
+        if old is not None and file_digest(old, names) == digest:
+            changed = [n for n in (MODULE, *names) if old.digests.get(n) != fi.digests.get(n)]
+            out.extend(f"{rel} (module level) changed" if n == MODULE else f"{rel}::{n} changed"
+                       for n in changed)
+        else:
+            out.append(f"{rel} changed (in one of: {', '.join([MODULE, *names])})")
     return out
-
-
-def same(a: object, b: object) -> bool:
-    return parse_stored(a) == parse_stored(b) and parse_stored(a) is not None
 
 
 # --- git: which files are uncommitted --------------------------------------------------------
@@ -244,6 +271,15 @@ class Tracer:
 
     def pause(self) -> None:
         self._cov.stop()
+
+    #: the tracer's own functions, which run while it traces: never part of a fingerprint
+    @staticmethod
+    def own_functions() -> list[tuple[str, str]]:
+        from . import tracing
+
+        here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
+        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause", "stop")] + [
+            (hooks, "TestTracer._window")]
 
     def stop(self) -> dict[str, list[int]]:
         """End the test: {absolute path: executed lines} of its context."""

@@ -31,8 +31,11 @@ class StaleClaim(TypedDict):
 
 def record_changes(record: Mapping, index: F.SourceIndex, dirty_is_stale: bool = True) -> list[str]:
     """Why one stored record is stale ([] when fresh or unfingerprinted)."""
-    out = [DIRTY] if dirty_is_stale and record.get("dirty") else []
-    return out + (F.changes(record.get("fingerprint"), index) or [])
+    dirty = bool(record.get("dirty"))
+    out = [DIRTY] if dirty_is_stale and dirty else []
+    commit = str(record.get("commit") or "")
+    clean = commit if commit and not commit.endswith("-dirty") and not dirty else None
+    return out + (F.changes(record.get("fingerprint"), index, clean) or [])
 
 
 def stale_claims(entries: Iterable[tuple[str, str, Iterable[Mapping]]], refreshed: set[str],

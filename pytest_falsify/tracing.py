@@ -50,6 +50,7 @@ class TestTracer:
     def __init__(self, root: Path) -> None:
         self.tracer = F.Tracer(root)
         self.index = F.SourceIndex(root)
+        self.skip = F.Tracer.own_functions()
 
     def mark(self, item: pytest.Item) -> None:
         item.stash[_BOUND] = True
@@ -67,7 +68,7 @@ class TestTracer:
             return (yield)
         finally:
             if phase == "teardown":
-                item.stash[FINGERPRINT] = F.fingerprint(self.tracer.stop(), self.index)
+                item.stash[FINGERPRINT] = F.fingerprint(self.tracer.stop(), self.index, self.skip)
             else:
                 self.tracer.pause()
 

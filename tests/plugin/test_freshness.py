@@ -50,8 +50,15 @@ def gpu_project(project, monkeypatch):
     (project.path / "kernel.py").write_text(KERNEL)
     (project.path / "unrelated.py").write_text("def helper():\n    return 1\n")
     project.tests(TESTS)
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    commit(project, "code")
     apply_gpu_report(project)
     return project
+
+
+def commit(project, message):
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
 
 
 def apply_gpu_report(project):
@@ -78,9 +85,9 @@ def check(project, *args):
 def test_evidence_carries_a_small_fingerprint_of_the_code_its_test_ran(gpu_project):
     rec = stored(gpu_project)
     assert set(rec["fingerprint"]) == {"kernel.py", "test_demo.py"}
-    names = [n.split("@")[0] for n in rec["fingerprint"]["kernel.py"].split()]
-    assert names == ["<module>", "fast"]  # `other` did not run
-    assert rec["host"] and "dirty" not in rec
+    digest, *names = rec["fingerprint"]["kernel.py"].split()
+    assert len(digest) == 8 and names == ["fast"]  # `other` did not run; <module> is implied
+    assert rec["host"] and "dirty" not in rec and not rec["commit"].endswith("-dirty")
 
 
 @pytest.mark.falsifier("FALSIFY-HONEST-002")
@@ -118,6 +125,8 @@ def test_a_module_level_change_in_a_file_the_test_ran_is_stale(gpu_project):
 def test_a_newer_gpu_report_applied_clears_the_stale_claim(gpu_project):
     edit(gpu_project, "kernel.py", "return x * SCALE", "return SCALE * x")
     assert "stale:" in check(gpu_project).stdout.str()
+    git(gpu_project, "add", ".")
+    commit(gpu_project, "kernel change")  # the GPU host runs a committed tree
     apply_gpu_report(gpu_project)
     result = check(gpu_project, "--falsify-strict")
     assert result.ret == gate.OK and "stale:" not in result.stdout.str()
@@ -130,6 +139,14 @@ def test_falsify_status_lists_stale_claims_and_writes_nothing(gpu_project, capsy
     out = capsys.readouterr().out
     assert "1 STALE" in out and "kernel.py::fast changed" in out
     assert gpu_project.read() == before
+
+
+def test_without_the_evidence_commit_the_file_is_named_with_its_candidates(gpu_project):
+    import shutil
+
+    shutil.rmtree(gpu_project.path / ".git")
+    edit(gpu_project, "kernel.py", "return x * SCALE", "return x * SCALE + 0")
+    check(gpu_project).stdout.fnmatch_lines(["stale: *: kernel.py changed (in one of: <module>, fast)"])
 
 
 def test_a_removed_file_names_the_file(gpu_project):
@@ -147,9 +164,8 @@ def test_evidence_from_uncommitted_code_is_dirty_stale_and_never_claims_head(pro
     (project.path / "kernel.py").write_text(KERNEL)
     project.tests(TESTS.replace("@pytest.mark.gpu\n", "@pytest.mark.ignored\n"))
     git(project, "init", "-q")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "x", "--allow-empty")
     git(project, "add", ".")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    commit(project, "code")
     edit(project, "kernel.py", "return x * SCALE", "return x * SCALE * 1")
     assert project.run("--falsify", "--run-ignored").ret == 0
     rec = stored(project)
@@ -168,7 +184,7 @@ def test_a_clean_rerun_replaces_dirty_evidence(project):
     project.run("--falsify")
     assert stored(project, "FALSIFY-DEMO-001")["dirty"] is True  # nothing committed yet
     git(project, "add", ".")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "all")
+    commit(project, "all")
     project.run("--falsify")
     rec = stored(project, "FALSIFY-DEMO-001")
     assert "dirty" not in rec and not rec["commit"].endswith("-dirty")
