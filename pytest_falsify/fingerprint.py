@@ -11,8 +11,10 @@ while any change to its code is.
 
 A fingerprint, as stored in an evidence record, maps a file (POSIX path relative to the
 project root) to one digest over its `<module>` and the functions the test ran, and the
-names of those functions: `{"aprcore/ops.py": "1a2b3c4d attention softmax"}`. Which of
-them changed is told by comparing with the file at the evidence's commit (git).
+names of those functions: `{"aprcore/ops.py": "1a2b3c4d attention softmax"}`, or, when
+the test ran more than MAX_NAMES functions of the file, a digest of the whole file and
+`*`. Which function changed is told by comparing with the file at the evidence's commit
+(git).
 Pure except for reading source files; never imports pytest or numpy.
 """
 
@@ -28,6 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODULE = "<module>"
+#: Stored instead of names when a test ran more than MAX_NAMES functions of one file: the
+#: digest then covers the whole file (records stay small; pytester runs touch most of a
+#: plugin), and which function changed is read from git.
+WHOLE = "*"
+MAX_NAMES = 8
 _DIGEST_CHARS = 8
 
 
@@ -154,8 +161,16 @@ def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex,
         if not names:
             continue
         names.discard(MODULE)  # always counted: a file's constants and imports
-        out[rel] = " ".join([file_digest(fi, names) or "", *sorted(names)])
+        if len(names) > MAX_NAMES:  # most of the file: the whole file, and no list of names
+            out[rel] = f"{file_digest(fi, fi.digests)} {WHOLE}"
+        else:
+            out[rel] = " ".join([file_digest(fi, names) or "", *sorted(names)])
     return dict(sorted(out.items()))
+
+
+def _named(rel: str, names: Iterable[str]) -> list[str]:
+    return [f"{rel} (module level) changed" if n == MODULE else f"{rel}::{n} changed"
+            for n in names]
 
 
 def parse_stored(fp: object) -> dict[str, tuple[str, list[str]]] | None:
@@ -188,15 +203,26 @@ def changes(fp: object, index: SourceIndex, commit: str | None = None) -> list[s
         if fi is None:
             out.append(f"{rel} removed" if not (index.root / rel).exists() else f"{rel} unreadable")
             continue
+        if names == [WHOLE]:
+            names = sorted(set(fi.digests) - {MODULE})
+            old = index.at_commit(commit, rel) if commit else None
+            if file_digest(fi, names) == digest:
+                continue
+            if old is not None and file_digest(old, old.digests) == digest:
+                both = sorted((set(old.digests) | set(fi.digests)) - {MODULE})
+                out.extend(_named(rel, [n for n in (MODULE, *both)
+                                        if old.digests.get(n) != fi.digests.get(n)]))
+            else:
+                out.append(f"{rel} changed")
+            continue
         gone = [n for n in names if n not in fi.digests]
         out.extend(f"{rel}::{n} removed" for n in gone)
         if gone or file_digest(fi, names) == digest:
             continue
         old = index.at_commit(commit, rel) if commit else None
         if old is not None and file_digest(old, names) == digest:
-            changed = [n for n in (MODULE, *names) if old.digests.get(n) != fi.digests.get(n)]
-            out.extend(f"{rel} (module level) changed" if n == MODULE else f"{rel}::{n} changed"
-                       for n in changed)
+            out.extend(_named(rel, [n for n in (MODULE, *names)
+                                    if old.digests.get(n) != fi.digests.get(n)]))
         else:
             out.append(f"{rel} changed (in one of: {', '.join([MODULE, *names])})")
     return out

@@ -228,3 +228,19 @@ def test_lines_belong_to_their_method_and_nested_functions_to_the_outer_one():
     idx = F.FileIndex.parse("class A:\n    k = 1\n\n    @staticmethod\n    def m():\n"
                             "        def inner():\n            return 1\n        return inner()\n")
     assert [idx.owner(n) for n in (1, 2, 4, 5, 7)] == ["<module>", "<module>", "A.m", "A.m", "A.m"]
+
+
+def test_a_file_whose_functions_the_test_mostly_ran_is_fingerprinted_whole():
+    src = "".join(f"def f{i}():\n    return {i}\n\n" for i in range(F.MAX_NAMES + 2))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "m.py").write_text(src)
+        index = F.SourceIndex(Path(d))
+        every_body = {str(Path(d) / "m.py"): [3 * i + 2 for i in range(F.MAX_NAMES + 1)]}
+        fp = F.fingerprint(every_body, index)
+        assert fp["m.py"].split()[1:] == [F.WHOLE]
+        assert F.changes(fp, index) == []
+        (Path(d) / "m.py").write_text(src.replace("return 3", "return -3"))
+        assert F.changes(fp, F.SourceIndex(Path(d))) == ["m.py changed"]
