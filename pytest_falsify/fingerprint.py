@@ -34,7 +34,7 @@ MODULE = "<module>"
 #: digest then covers the whole file (records stay small; pytester runs touch most of a
 #: plugin), and which function changed is read from git.
 WHOLE = "*"
-MAX_NAMES = 8
+MAX_NAMES = 5
 _DIGEST_CHARS = 8
 
 
