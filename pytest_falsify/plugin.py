@@ -7,11 +7,13 @@ pytest-xdist the controller sees everything and is the only process that writes.
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
 
 from . import (
+    activation,
     engine,
     evidence,
     falsifiable,
@@ -25,6 +27,7 @@ from . import (
     pruning,
     report,
     rootdir,
+    signing,
     summary,
     tracing,
     vacuity,
@@ -43,6 +46,13 @@ _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+#: Our ini options and command-line options (dest names): setting any of them, or having a
+#: contracts directory, is what makes a project use the plugin (activation.py).
+INI_OPTIONS = ("falsify_contracts", "falsify_verdict_map", "falsify_report_key", "falsify_gpus",
+               activation.GATING_FLAG, "falsify_fingerprint", "falsify_require_faults",
+               "falsify_dirty_is_stale")
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
+               "require_gpu", "falsify_gpus", "falsify_fingerprint")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -71,16 +81,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-fingerprint", default=None, choices=("auto", "on", "off"),
                 help="fingerprint the code each bound test runs (coverage.py); auto: on in "
                      "write, report and mutants modes, off in check")
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
-    parser.addini("falsify_fingerprint", "auto|on|off: see --falsify-fingerprint", default="auto")
+    # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
+    parser.addini("falsify_contracts", "contracts directory for pytest-falsify (default: contracts)",
+                  default="")
+    parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
+                  "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
+    parser.addini("falsify_fingerprint", "auto|on|off: see --falsify-fingerprint (default: auto)",
+                  default="")
     parser.addini("falsify_require_faults", "--falsify-strict also refuses DISCHARGED for a "
-                  "falsifier with no proven fault (unproven)", type="bool", default=False)
-    parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale",
-                  type="bool", default=True)
+                  "falsifier with no proven fault (unproven) (default: false)", type="bool")
+    parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale "
+                  "(default: true)", type="bool")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
+    parser.addini(activation.GATING_FLAG, "skip gpu/ignored tests unless --run-ignored (default: "
+                  "on when the project has contracts or sets a falsify option)", type="bool",
+                  default=None)
 
 
 def pytest_addhooks(pluginmanager) -> None:
@@ -113,16 +131,21 @@ def _split_falsify_mode(args: list[str]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in (
-        "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
-        "(level 'live' = real backend or artifact)",
-        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
-        "level live)",
-        "ignored: opt-in test; skipped unless --run-ignored",
-        "slow: long-running test, deselect with -m 'not slow'",
-    ):
+    if not activation.in_use(_contracts_dir(config).exists(),
+                             (config.getini(n) for n in INI_OPTIONS),
+                             (getattr(config.option, n, None) for n in CLI_OPTIONS)):
+        return  # inert: the run is exactly as with -p no:falsify
+    session = FalsifySession(config)
+    lines = ["falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
+             "(level 'live' = real backend or artifact)",
+             "slow: long-running test, deselect with -m 'not slow'"]
+    if session.gpu_gating:
+        lines += ["gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored "
+                  "(evidence level live)",
+                  "ignored: opt-in test; skipped unless --run-ignored"]
+    for line in lines:
         config.addinivalue_line("markers", line)
-    config.pluginmanager.register(FalsifySession(config), "falsify-session")
+    config.pluginmanager.register(session, "falsify-session")
 
 
 @pytest.fixture
@@ -159,8 +182,10 @@ class FalsifySession:
         self.dir = _contracts_dir(config)
         try:
             self.options = Options.from_ini(config.getini)
+            self.trust = signing.Trust.from_ini(config.getini("falsify_report_key"))
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
+        self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
@@ -204,7 +229,8 @@ class FalsifySession:
             self._start_fingerprints()
 
     def _start_fingerprints(self) -> None:
-        choice = self.config.option.falsify_fingerprint or self.config.getini("falsify_fingerprint")
+        choice = (self.config.option.falsify_fingerprint or self.config.getini("falsify_fingerprint")
+                  or "auto")
         if choice not in ("auto", "on", "off"):
             raise pytest.UsageError(f"falsify_fingerprint = {choice!r}: use auto, on or off")
         if choice == "off" or self.mode is None or (choice == "auto" and self.mode == "check"):
@@ -326,6 +352,8 @@ class FalsifySession:
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
+        if not self.gpu_gating:
+            return
         opt = self.config.option
         for item in items:
             is_gpu = item.get_closest_marker("gpu") is not None
@@ -353,6 +381,8 @@ class FalsifySession:
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
         junit.attach(item, rep)
+        if rep.skipped and item.get_closest_marker("gpu") is not None:
+            rep.falsify_gpu_skip = True  # counted by the controller, bound or not
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -407,6 +437,9 @@ class FalsifySession:
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
             self.crashed.append(report.nodeid)
             return
+        if getattr(report, "falsify_gpu_skip", False):
+            # Every skipped GPU test, bound or not, so the count agrees with pytest's skips.
+            self.gpu_not_run.add(report.nodeid)
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
@@ -420,8 +453,6 @@ class FalsifySession:
             r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
         if info.get("lint"):
             self.lint[report.nodeid] = info["lint"]
-        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
-            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -465,9 +496,17 @@ class FalsifySession:
         today = evidence.today()
         drift: list[str] = []
         if self.mode in WRITING:
-            self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
-                self.options, index)
+            try:
+                self.plan, self.written, problems = engine.write(
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune,
+                    today, self.options, index)
+            except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
+                self.problems.append("interrupted (Ctrl-C) while writing contracts: "
+                                     "no contract was changed")
+                self.plan = None
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
+                return
             self.problems.extend(problems)
             if problems and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
@@ -482,13 +521,13 @@ class FalsifySession:
         if self.cset is not None:
             self.stale = freshness.stale_claims(
                 freshness.entries_of(self.cset), freshness.refreshed_tests(self.results), index,
-                self.config.getini("falsify_dirty_is_stale"))
+                self.config.getini("falsify_dirty_is_stale") is not False)
         if self.cset is not None:
             self.falsifiable = falsifiable.states(freshness.entries_of(self.cset, data=True),
                                                   self.plan.statuses, self.results)
         unproven = [f"{e.id}: claims evidence, no test binds it" for e in self.plan.unbound_claims]
         unproven += falsifiable.strict_findings(self.falsifiable, self.plan.statuses,
-                                                self.config.getini("falsify_require_faults"))
+                                                self.config.getini("falsify_require_faults") is True)
         unproven += [str(h) for h in self.plan.hand_claims]
         unproven += [f"{t}: {flag}" for t, flag in sorted(self.lint.items())]
         self.decision = gate.build(
@@ -512,13 +551,17 @@ class FalsifySession:
                                self.written, self.problems, self.crashed, interrupted,
                                gate=self.decision, stale=self.stale,
                                falsifiable=self.falsifiable, lint=self.lint)
+            key = self.trust.key()
+            if key is not None:  # the CUDA host signs; `falsify apply` checks
+                rep = signing.sign(rep, key)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
         root = self.config.rootpath
         # A lost worker sent no collection: prune only what is gone from disk.
         children = {} if self._worker_lost else self.children
-        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
+        # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
+        return lambda test: pruning.is_gone(test, children, lambda f: os.path.exists(root / f))
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
@@ -528,24 +571,34 @@ class FalsifySession:
             gc.unfreeze()
             self._frozen = False
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+    # A wrapper, and the outermost one: pytest's terminal reporter writes the short test
+    # summary (`-ra`: one line per skip, often hundreds) after the plain implementations,
+    # so a plain one would be buried under it. Ours comes after it, last before the
+    # final "N passed" line.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        yield
         if self.mode is None or self.is_worker:
             return
-        tr = terminalreporter
+        self._summary(terminalreporter, config)
+
+    def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
+        entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         mode = "write" if self.mode in WRITING else self.mode
         for line in summary.lines(self.plan, mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
+                                  entries=entries, results=self.results,
                                   strict=config.option.falsify_strict,
                                   stale=[s["id"] for s in self.stale],
                                   vacuous=[f["id"] for f in self.falsifiable
                                            if f["state"] == falsifiable.VACUOUS]):
-            tr.write_line(line)
+            tr.write_line(line, red=line.startswith("FALSIFIED"))
         for line in summary.falsifiable_lines(self.falsifiable, self.lint, self.mode == "mutants"):
             tr.write_line(line, yellow=line.startswith(("VACUOUS", "vacuity")))
         for line in summary.stale_lines(self.stale):

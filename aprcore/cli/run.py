@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import HelpFormatter
+from .args import non_negative_int, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -25,9 +26,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tokens", required=True, help="comma-separated token ids, e.g. 1,2,3")
     p.add_argument("--backend", default="cpu", choices=["cpu", "gpu"],
                    help="gpu: probe against the CPU first, fall back when it fails")
-    p.add_argument("--generate", type=int, default=0, metavar="N",
+    p.add_argument("--generate", type=non_negative_int, default=0, metavar="N",
                    help="also decode N tokens greedily through the KV cache")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=positive_int, default=5, help="how many top logits to print")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
 
@@ -63,17 +64,8 @@ def main(args: argparse.Namespace) -> int:
         backend = choice.backend
         parity = [r.as_dict() for r in choice.reports]
     try:
-        if args.generate:
-            cache = model.new_cache(backend)
-            logits = model.forward(ids, cache=cache)
-            generated = []
-            last = logits[-1]
-            for _ in range(args.generate):
-                generated.append(int(np.argmax(last)))
-                last = model.forward([generated[-1]], cache=cache)[-1]
-        else:
-            logits = model.forward(ids, backend=backend)
-            generated = []
+        logits = model.forward(ids, backend=backend)
+        generated = model.generate(ids, args.generate, backend) if args.generate else []
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,12 +16,13 @@ vocabulary entry (<unk>, <s>, </s>, byte tokens, then placeholders).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFReader, GGUFWriter
+from gguf import GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType, TokenType
 from gguf.quants import dequantize as gguf_dequantize
 
@@ -69,6 +70,42 @@ def tensor_type(hf_name: str, shape: tuple[int, ...], quant: QuantSpec) -> str:
     return "F32"
 
 
+class QuantFallback(ValueError):
+    """A quant type was asked for and some tensors cannot take it (strict mode)."""
+
+
+class QuantFallbackWarning(UserWarning):
+    """A quant type was asked for and some tensors fell back to a coarser-block type."""
+
+
+def plan_types(config: ModelConfig, quant: QuantSpec) -> dict[str, str]:
+    """HF name -> the ggml type each tensor of a model of `config` is written as."""
+    return {name: tensor_type(name, shape, quant) for name, shape in expected_shapes(config).items()}
+
+
+def fallbacks(config: ModelConfig, quant: QuantSpec) -> list[str]:
+    """One line per tensor class (the name without its layer) whose 2-D weights do not get
+    the requested type, with the type they get and why; empty when every one does."""
+    if not isinstance(quant, str) or quant == "F32":
+        return []
+    shapes, per_class = expected_shapes(config), {}
+    for name, t in plan_types(config, quant).items():
+        if len(shapes[name]) == 2 and t != quant and not names.is_norm_or_bias(name):
+            cls = names.tensor_class(name)
+            per_class.setdefault((cls, t, shapes[name][-1]), []).append(name)
+    return [f"{cls}: {len(ns)} tensor(s) written as {t}: rows of {cols} weights are not a multiple "
+            f"of {quant}'s {q.BLOCK_SIZES[quant][0]}" for (cls, t, cols), ns in per_class.items()]
+
+
+def file_type(plan: Mapping[str, str]) -> LlamaFileType:
+    """general.file_type of a file holding `plan`'s types: MOSTLY_<T> when every quantized
+    tensor is T, ALL_F32 when none is, GUESSED for a mixture (no llama.cpp name fits)."""
+    quantized = {t for t in plan.values() if t != "F32"}
+    if not quantized:
+        return LlamaFileType.ALL_F32
+    return _FILE_TYPE[quantized.pop()] if len(quantized) == 1 else LlamaFileType.GUESSED
+
+
 # -- writing ----------------------------------------------------------------------------
 
 def _add_tokenizer(w: GGUFWriter, vocab_size: int) -> None:
@@ -95,10 +132,21 @@ def _add_tokenizer(w: GGUFWriter, vocab_size: int) -> None:
 
 
 def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapping[str, np.ndarray],
-                quant: QuantSpec = None) -> None:
+                quant: QuantSpec = None, *, strict: bool = False) -> list[str]:
     """Write a GGUF llama.cpp can load. `quant`: None (F32), a type name for every 2-D
-    weight, or a mapping / callable from HF name (and shape) to a type (mixed files)."""
+    weight, or a mapping / callable from HF name (and shape) to a type (mixed files).
+
+    Weights whose rows do not fit the requested type fall back (`tensor_type`); each
+    tensor class that does is named in a QuantFallbackWarning and in the returned lines,
+    or, with `strict`, raises QuantFallback before anything is written. general.file_type
+    is the type the file really holds (`file_type`)."""
     check_weights(config, weights, source="weights to write")
+    notes = fallbacks(config, quant)
+    if notes and strict:
+        raise QuantFallback(f"{quant} does not fit every tensor: " + "; ".join(notes))
+    for note in notes:
+        warnings.warn(QuantFallbackWarning(note), stacklevel=2)
+    plan = plan_types(config, quant)
     arch = config.arch
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -117,8 +165,7 @@ def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapp
     if config.head_dim != config.hidden_size // config.num_attention_heads:
         w.add_key_length(config.head_dim)
         w.add_value_length(config.head_dim)
-    w.add_file_type(int(_FILE_TYPE.get(quant if isinstance(quant, str) or quant is None else None,
-                                       LlamaFileType.GUESSED)))
+    w.add_file_type(int(file_type(plan)))
     w.add_quantization_version(2)  # GGML_QNT_VERSION
     _add_tokenizer(w, config.vocab_size)
     for hf_name in expected_shapes(config):
@@ -127,7 +174,7 @@ def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapp
             hf_name, arr, arch, config.num_attention_heads, config.num_key_value_heads))
         gname = names.hf_to_gguf(hf_name)
         assert gname is not None, hf_name
-        t = tensor_type(hf_name, arr.shape, quant)
+        t = plan[hf_name]
         if t == "F32":
             w.add_tensor(gname, arr)
         else:
@@ -141,19 +188,10 @@ def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapp
     finally:
         if tmp.exists():
             tmp.unlink()
+    return notes
 
 
 # -- reading ----------------------------------------------------------------------------
-
-def open_reader(path: str | os.PathLike[str]) -> GGUFReader:
-    """gguf's own mmap reader, on a file that passed the bounded header scan (used by
-    `inspect` for the full metadata and by the tests as the oracle for our tensor views)."""
-    gguf_check.scan(path)
-    try:
-        return GGUFReader(path)
-    except (ValueError, KeyError, IndexError, TypeError, OverflowError, UnicodeDecodeError) as e:
-        raise FormatError(path, f"corrupt GGUF: {e}") from None
-
 
 def _f32_decimal(v: object) -> float:
     """GGUF stores these as float32: read back the shortest decimal that float32 holds

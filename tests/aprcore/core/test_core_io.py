@@ -86,7 +86,7 @@ def test_save_with_quant_needs_a_gguf_path(model, tmp_path):
 def test_gguf_paths_dispatch_to_gguf_io(model, tmp_path, monkeypatch):
     calls = {}
     fake = types.ModuleType("aprcore.formats.gguf_io")
-    fake.write_model = lambda path, config, weights, quant=None: calls.update(w=(path, quant))
+    fake.write_model = lambda path, config, weights, quant=None, strict=False: calls.update(w=(path, quant))
     fake.read_model = lambda path: (model.config, model.weights)
     monkeypatch.setitem(sys.modules, "aprcore.formats.gguf_io", fake)
     import aprcore.formats as formats
