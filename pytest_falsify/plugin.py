@@ -90,8 +90,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="")
     parser.addini("falsify_require_faults", "--falsify-strict also refuses DISCHARGED for a "
                   "falsifier with no proven fault (unproven) (default: false)", type="bool")
+    # A string, not type="bool": an unset bool reads as False, and this one defaults to true.
     parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale "
-                  "(default: true)", type="bool")
+                  "(true|false, default: true)", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
@@ -521,7 +522,8 @@ class FalsifySession:
         if self.cset is not None:
             self.stale = freshness.stale_claims(
                 freshness.entries_of(self.cset), freshness.refreshed_tests(self.results), index,
-                self.config.getini("falsify_dirty_is_stale") is not False)
+                str(self.config.getini("falsify_dirty_is_stale")).strip().lower()
+                not in ("false", "0", "no", "off"))
         if self.cset is not None:
             self.falsifiable = falsifiable.states(freshness.entries_of(self.cset, data=True),
                                                   self.plan.statuses, self.results)
