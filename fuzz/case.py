@@ -3,7 +3,7 @@
 Columns of the table, in order. "clean error": refused with a message and no
 traceback. "accepted": ran to success (valid input). The rest are defects: "traceback"
 (an uncaught exception, INTERNALERROR, or death by a signal), "hang" (killed at the time
-cap), "memory" (MemoryError under the RLIMIT_AS cap), "silent wrong" (no traceback, but
+cap), "memory" (MemoryError under the RLIMIT_DATA cap), "silent wrong" (no traceback, but
 the answer is wrong: a bad input accepted, a valid one refused, a result the oracle
 disagrees with), "data loss" (a file's content lost or changed beyond what the tool may
 change).

@@ -114,12 +114,10 @@ def _config_text(rng: random.Random) -> tuple[str, str | bytes, str]:
     if kind == "type":
         key = rng.choice(INT_KEYS + FLOAT_KEYS + ("max_position_embeddings", "head_dim"))
         v = rng.choice(["64", [64], {"v": 64}, True, None, 64.5, "x"])
-        if key in FLOAT_KEYS and v is None:
-            v = "1e-5"  # null means "the default" for the floats
-        if key == "head_dim" and v is None:
-            v = "16"
         cfg[key] = v
-        return f"{key} = {json.dumps(v)}", json.dumps(cfg), REFUSE
+        # a float where a float belongs; null for a key with a default means the default
+        valid = (key in FLOAT_KEYS and v == 64.5) or (v is None and key not in INT_KEYS[:5])
+        return f"{key} = {json.dumps(v)}", json.dumps(cfg), EITHER if valid else REFUSE
     if kind == "missing":
         key = rng.choice(("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                           "num_attention_heads"))
@@ -129,12 +127,14 @@ def _config_text(rng: random.Random) -> tuple[str, str | bytes, str]:
         key = rng.choice(INT_KEYS + ("max_position_embeddings", "head_dim"))
         v = rng.choice([0, -1, -64, 2**31, 2**63, 10**30, 2**31 - 1])
         cfg[key] = v
-        return f"{key} = {v}", json.dumps(cfg), REFUSE
+        # the context length sizes no tensor: any value in range is a valid (if odd) config
+        valid = key == "max_position_embeddings" and v == 2**31 - 1
+        return f"{key} = {v}", json.dumps(cfg), EITHER if valid else REFUSE
     if kind == "float":
         key = rng.choice(FLOAT_KEYS)
         v = rng.choice([float("nan"), float("inf"), float("-inf"), -1.0, 0.0, "1e-5", 1e308])
         cfg[key] = v
-        bad = not (isinstance(v, float) and v == 1e308 and key == "rope_theta")
+        bad = v != 1e308  # huge but finite and positive: valid by the rule
         return f"{key} = {v!r}", json.dumps(cfg), REFUSE if bad else EITHER
     if kind == "json":
         text = json.dumps(cfg)

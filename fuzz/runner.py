@@ -3,7 +3,9 @@
 Each case runs in a child forked from this (already warmed-up) process, the way a
 pre-fork server works: an interpreter start plus importing pytest, numpy and gguf costs
 ~1 s per case on a loaded machine, a fork a few milliseconds. The child is a real
-process: its own address space under RLIMIT_AS, its own file-size limit, stdout and
+process: its own memory under RLIMIT_DATA (what it allocates; since Linux 4.7 that
+counts the heap and anonymous mappings but not read-only file mappings, so mapping a
+large model file is not mistaken for allocating it), its own file-size limit, stdout and
 stderr in files, and the exit status an interpreter would give (an uncaught exception
 prints its traceback and exits 1, SystemExit's code is the status). A child that runs
 past its time is killed (SIGKILL) and reported as timed out.
@@ -39,10 +41,14 @@ class Run:
     peak_mib: float = 0.0
 
 
-def _vm_bytes() -> int:
-    """This process' current virtual size (what RLIMIT_AS is measured against)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[0]) * resource.getpagesize()
+def _data_bytes() -> int:
+    """This process' current data size (VmData: heap and private anonymous mappings),
+    what RLIMIT_DATA is measured against."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmData in /proc/self/status")
 
 
 def _child(fn: Callable[[], int | None], cwd: Path, out: int, err: int, mem_mib: int) -> None:
@@ -59,8 +65,8 @@ def _child(fn: Callable[[], int | None], cwd: Path, out: int, err: int, mem_mib:
         os.chdir(cwd)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the size limit: EFBIG, not a kill
-        cap = _vm_bytes() + mem_mib * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        cap = _data_bytes() + mem_mib * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
         resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_WRITE_BYTES, MAX_WRITE_BYTES))
         try:
             result = fn()

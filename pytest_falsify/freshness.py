@@ -59,7 +59,7 @@ def stale_claims(entries: Iterable[tuple[str, str, Iterable[Mapping]]], refreshe
 def entries_of(cset, data: bool = False) -> list[tuple]:
     """(qualified id, contract key, stored records) of every entry of a ContractSet, plus
     the entry's own mapping with `data`."""
-    return [(getattr(e, "qid", e.id), getattr(c, "key", c.name), e.stored_tests)
+    return [(e.qid, c.name, e.stored_tests)
             + ((e.data,) if data else ()) for c in cset.contracts for e in c.entries]
 
 

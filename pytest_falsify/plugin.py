@@ -27,6 +27,7 @@ from . import (
     pruning,
     report,
     rootdir,
+    settings,
     signing,
     summary,
     tracing,
@@ -35,7 +36,7 @@ from . import (
 from . import fingerprint as F
 from . import verdict as V
 from .blocking import Blocked
-from .contracts import LEVELS, ContractSet, load_dir
+from .contracts import LEVELS, ContractError, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
 from .rewrite import Options
 
@@ -48,9 +49,9 @@ _INFO = pytest.StashKey[Binding]()
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
 #: contracts directory, is what makes a project use the plugin (activation.py).
-INI_OPTIONS = ("falsify_contracts", "falsify_verdict_map", "falsify_report_key", "falsify_gpus",
-               activation.GATING_FLAG, "falsify_fingerprint", "falsify_require_faults",
-               "falsify_dirty_is_stale")
+INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
+               "falsify_report_key", "falsify_gpus", activation.GATING_FLAG,
+               "falsify_fingerprint", "falsify_require_faults", "falsify_dirty_is_stale")
 CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
                "require_gpu", "falsify_gpus", "falsify_fingerprint")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
@@ -82,8 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="fingerprint the code each bound test runs (coverage.py); auto: on in "
                      "write, report and mutants modes, off in check")
     # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify (default: contracts)",
-                  default="")
+    parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
+    for name in (settings.EXCLUDE, settings.STATUS_MAP):
+        parser.addini(name, settings.INI_HELP[name], type="linelist", default=[])
     parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
                   "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
     parser.addini("falsify_fingerprint", "auto|on|off: see --falsify-fingerprint (default: auto)",
@@ -209,13 +211,14 @@ class FalsifySession:
         self.lint: dict[str, str] = {}  # node id -> vacuity flag
         self.falsifiable: list[falsifiable.FalsifiableState] = []
         self.stale: list[freshness.StaleClaim] = []
+        self.errors: list[ContractError] = []  # contract errors found at configure
         self._frozen = False
+        self.settings = settings.from_values(config.getini, config.inipath)
         if self.mode is not None or self.dir.exists():
-            self.cset = load_dir(self.dir)
-            if self.cset.errors:
-                raise pytest.UsageError(
-                    f"pytest-falsify: {len(self.cset.errors)} contract error(s):\n"
-                    + "\n".join(str(e) for e in self.cset.errors))
+            # Contract errors never raise here: they must not stop the tests (a warning
+            # block without --falsify; the falsify modes skip or fail on them at the end).
+            self.cset = load_dir(self.dir, settings=self.settings)
+            self.errors = list(self.cset.errors)
             if self.mode not in WRITING + ("check",):
                 for c in self.cset.contracts:  # node trees are only needed to rewrite
                     c.parsed = None
@@ -263,8 +266,13 @@ class FalsifySession:
             config.pluginmanager.register(self.fault_runner, "falsify-faults")
         bad: list[pytest.Item] = []
         for item in items:
-            problem = self._bind(item)
-            if problem:
+            problem, maybe_hidden = self._bind(item)
+            if problem and (self.mode is None or maybe_hidden):
+                # A bad marker never stops the tests without --falsify, nor when contract
+                # errors may hide its id (those fail the falsify modes at the end): the
+                # test runs unbound.
+                item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
+            elif problem:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
                     item.nodeid, "failed", problem, []))
@@ -292,33 +300,39 @@ class FalsifySession:
         n = len(bad)
         session.shouldstop = f"{n} error{'s' if n != 1 else ''} during collection"
 
-    def _bind(self, item: pytest.Item) -> str | None:
+    def _bind(self, item: pytest.Item) -> tuple[str | None, bool]:
+        """(problem of the item's falsifier markers or None, whether contract errors may
+        be the cause: an id not found while some contract file has errors)."""
         marks = list(item.iter_markers(name="falsifier"))
         is_gpu = item.get_closest_marker("gpu") is not None
         if not marks:
-            return None
+            return None, False
         ids: list[str] = []
         level = None
         for m in marks:
             for a in m.args:
                 if not isinstance(a, str):
-                    return f"{item.nodeid}: falsifier ids must be strings, got {a!r}"
+                    return f"{item.nodeid}: falsifier ids must be strings, got {a!r}", False
                 if a not in ids:
                     ids.append(a)
             if "level" in m.kwargs and level is None:
                 level = m.kwargs["level"]
         if not ids:
-            return f"{item.nodeid}: @pytest.mark.falsifier needs at least one id"
+            return f"{item.nodeid}: @pytest.mark.falsifier needs at least one id", False
         level = level or ("live" if is_gpu else "algorithm")
         if level not in LEVELS:
-            return f"{item.nodeid}: level={level!r}; use 'algorithm' or 'live'"
+            return f"{item.nodeid}: level={level!r}; use 'algorithm' or 'live'", False
         if self.cset is not None:
+            qids = []
             for fid in ids:
-                if fid not in self.cset.by_id:
-                    close = self.cset.closest(fid)
-                    hint = f"; closest known: {', '.join(close)}" if close else ""
-                    return (f"{item.nodeid}: unknown falsifier id {fid!r} (no contract in "
-                            f"{self.dir} has it){hint}")
+                qid, why = self.cset.resolve(fid)
+                if qid is None:
+                    unknown = fid not in self.cset.qids_of
+                    hint = self._unread_hint() if unknown else ""
+                    return f"{item.nodeid}: {why} (contracts: {self.dir}){hint}", bool(hint)
+                if qid not in qids:
+                    qids.append(qid)
+            ids = qids
         info: BindingRun = {"ids": ids, "level": level, "gpu": is_gpu}
         if self.mode is not None:
             flag = vacuity.lint(getattr(item, "obj", None))
@@ -327,12 +341,19 @@ class FalsifySession:
         if self.fault_runner is not None:
             faults, problem = self._faults_of(ids)
             if problem:
-                return f"{item.nodeid}: {problem}"
+                return f"{item.nodeid}: {problem}", False
             self.fault_runner.assign(item, faults)
         item.stash[_INFO] = info
         if self.tracer is not None:
             self.tracer.mark(item)
-        return None
+        return None, False
+
+    def _unread_hint(self) -> str:
+        broken = sorted({e.path for e in self.errors})
+        if not broken:
+            return ""
+        names = ", ".join(summary.rel(p) for p in broken[:3]) + (", ..." if len(broken) > 3 else "")
+        return f"; {len(broken)} contract file(s) have errors and may hide it: {names}"
 
     def _faults_of(self, ids: list[str]) -> tuple[list[str], str | None]:
         """The declared faults of a test's falsifiers, or why they cannot be run."""
@@ -416,8 +437,7 @@ class FalsifySession:
     def _entry(self, fid: str):
         if self.cset is None:
             return None
-        by_qid = getattr(self.cset, "by_qid", None)
-        return by_qid.get(fid) if by_qid is not None else self.cset.by_id.get(fid)
+        return self.cset.by_qid.get(fid)  # marker ids are qualified at collection
 
     def _still_falsified(self, nodeid: str, ids: list[str], rep) -> bool:
         if self.mode is None or rep.when != "call" or not rep.failed or hasattr(rep, "wasxfail"):
@@ -499,8 +519,8 @@ class FalsifySession:
         if self.mode in WRITING:
             try:
                 self.plan, self.written, problems = engine.write(
-                    self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune,
-                    today, self.options, index)
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
+                    self.results, prune, today, self.options, index)
             except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
                 self.problems.append("interrupted (Ctrl-C) while writing contracts: "
                                      "no contract was changed")
@@ -509,7 +529,7 @@ class FalsifySession:
                 self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
                 return
             self.problems.extend(problems)
-            if problems and session.exitstatus == pytest.ExitCode.OK:
+            if (problems or self.errors) and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
@@ -518,16 +538,16 @@ class FalsifySession:
                 rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
-                drift = [str(r.path) for r in rendered] + problems
+                drift = [str(r.path) for r in rendered] + problems + [
+                    f"{e.path}:{e.line}: {e.message}" for e in self.errors]  # errors fail the gate
         if self.cset is not None:
             self.stale = freshness.stale_claims(
                 freshness.entries_of(self.cset), freshness.refreshed_tests(self.results), index,
                 str(self.config.getini("falsify_dirty_is_stale")).strip().lower()
                 not in ("false", "0", "no", "off"))
-        if self.cset is not None:
             self.falsifiable = falsifiable.states(freshness.entries_of(self.cset, data=True),
                                                   self.plan.statuses, self.results)
-        unproven = [f"{e.id}: claims evidence, no test binds it" for e in self.plan.unbound_claims]
+        unproven = [f"{e.qid}: claims evidence, no test binds it" for e in self.plan.unbound_claims]
         unproven += falsifiable.strict_findings(self.falsifiable, self.plan.statuses,
                                                 self.config.getini("falsify_require_faults") is True)
         unproven += [str(h) for h in self.plan.hand_claims]
@@ -549,8 +569,10 @@ class FalsifySession:
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
         if self.config.option.falsify_report:
+            problems = self.problems + [f"{e.path}:{e.line}: {e.message} (fix: {e.fix})"
+                                        for e in self.errors]
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
-                               self.written, self.problems, self.crashed, interrupted,
+                               self.written, problems, self.crashed, interrupted,
                                gate=self.decision, stale=self.stale,
                                falsifiable=self.falsifiable, lint=self.lint)
             key = self.trust.key()
@@ -580,12 +602,30 @@ class FalsifySession:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
         yield
-        if self.mode is None or self.is_worker:
+        if self.is_worker:
+            return
+        if self.mode is None:
+            self._error_block(terminalreporter)
             return
         self._summary(terminalreporter, config)
 
+    def _error_block(self, tr) -> None:
+        """Contract errors without --falsify: once, in the controller; the tests ran."""
+        if self.errors:
+            tr.write_sep("=", f"pytest-falsify: {len(self.errors)} contract error(s) in "
+                              f"{summary.rel(self.dir)} (tests ran; --falsify modes skip "
+                              "or fail on them)", yellow=True)
+            for line in summary.error_block(self.errors):
+                tr.write_line(line, yellow=True)
+
     def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
+        if self.errors:
+            what = {"write": "files with errors are not rewritten; exit status 1",
+                    "check": "they fail the check"}.get(self.mode, "reported only")
+            tr.write_line(f"{len(self.errors)} contract error(s) ({what}):", red=self.mode != "report")
+            for line in summary.error_block(self.errors):
+                tr.write_line(line)
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
@@ -610,7 +650,7 @@ class FalsifySession:
                 tr.write(d)
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
-                tr.write_line(f"{level}: {e.id}: claims evidence, no test binds it", yellow=True)
+                tr.write_line(f"{level}: {e.qid}: claims evidence, no test binds it", yellow=True)
         if self.decision is not None:
             for line in summary.gate_lines(self.decision):
                 tr.write_line(line)

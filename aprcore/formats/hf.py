@@ -16,7 +16,7 @@ import numpy as np
 from ..arrays import to_host
 from ..config import ModelConfig
 from ..weights import expected_shapes
-from . import safetensors
+from . import atomic, safetensors
 from .errors import FormatError
 
 CONFIG = "config.json"
@@ -52,7 +52,19 @@ def read_hf_dir(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     if not is_hf_dir(d):
         raise FileNotFoundError(f"{d}: not an HF model directory (no {CONFIG})")
     cfg = ModelConfig.from_json(d / CONFIG)
-    return cfg, safetensors.read_files(shard_files(d))
+    headers = safetensors.read_headers(shard_files(d))
+    # Bound the config by the tensors before anything is built from it: expected_shapes
+    # makes a dict entry per tensor of every layer, and a 400-byte config.json saying
+    # num_hidden_layers: 2147483648 made it grow past 13 GB.
+    if cfg.num_hidden_layers > len(headers):
+        raise FormatError(d / CONFIG, f"num_hidden_layers {cfg.num_hidden_layers} does not fit the "
+                                      f"{len(headers)} tensors of the model")
+    for name in expected_shapes(cfg):
+        if name in headers and headers[name][1].dtype not in safetensors.FLOAT_DTYPES:
+            f, info = headers[name]
+            raise FormatError(f, f"tensor {name!r} has dtype {info.dtype}; model weights are floats "
+                                 "(an integer tensor is not converted)")
+    return cfg, {name: safetensors.read_tensor(f, info) for name, (f, info) in headers.items()}
 
 
 def write_hf_dir(path: str | Path, config: ModelConfig, weights: dict[str, np.ndarray]) -> Path:
@@ -61,5 +73,6 @@ def write_hf_dir(path: str | Path, config: ModelConfig, weights: dict[str, np.nd
     d.mkdir(parents=True, exist_ok=True)
     tensors = {k: np.asarray(to_host(weights[k]), dtype=np.float32) for k in expected_shapes(config)}
     safetensors.write_file(d / SINGLE, tensors, metadata={"format": "pt"})
-    (d / CONFIG).write_text(json.dumps(config.to_hf_dict(), indent=2) + "\n", encoding="utf-8")
+    with atomic.replacing(d / CONFIG) as tmp:
+        tmp.write_text(json.dumps(config.to_hf_dict(), indent=2) + "\n", encoding="utf-8")
     return d

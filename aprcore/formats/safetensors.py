@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .errors import FormatError
 
 FLOAT_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2"}
@@ -96,29 +97,29 @@ def read_rows(fd: int, path: str, info: TensorInfo, r0: int, r1: int,
     return raw.view("<f2").astype(np.float32).reshape(shape)
 
 
-def read_files(files: list[Path]) -> dict[str, np.ndarray]:
-    """Every tensor of the files (float32 where they were floats); a name twice is an error."""
-    out: dict[str, np.ndarray] = {}
+def read_headers(files: list[Path]) -> dict[str, tuple[Path, TensorInfo]]:
+    """name -> (file, TensorInfo) over the files of one model; a name twice is an error."""
+    out: dict[str, tuple[Path, TensorInfo]] = {}
     for f in files:
         for name, info in read_header(f).items():
             if name in out:
                 raise FormatError(f, f"tensor {name!r} is also in another file of this model")
-            out[name] = read_tensor(f, info)
+            out[name] = (f, info)
     return out
+
+
+def read_files(files: list[Path]) -> dict[str, np.ndarray]:
+    """Every tensor of the files (float32 where they were floats); a name twice is an error."""
+    return {name: read_tensor(f, info) for name, (f, info) in read_headers(files).items()}
 
 
 def write_file(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarray],
                metadata: Mapping[str, str] | None = None) -> Path:
-    """Write `tensors` (C-contiguous copies) to `path` atomically: a temporary file, renamed."""
+    """Write `tensors` (C-contiguous copies) to `path` atomically (`atomic.replacing`)."""
     from safetensors.numpy import save_file  # noqa: PLC0415
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic.replacing(path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
                   metadata=dict(metadata) if metadata else None)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

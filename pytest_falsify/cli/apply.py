@@ -10,6 +10,7 @@ from .. import engine, evidence, summary
 from ..contracts import load_dir
 from ..fingerprint import SourceIndex
 from ._common import (
+    BAD_INPUT,
     contracts_dir,
     load_contracts,
     load_reports,
@@ -33,12 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    before = load_contracts(args)
+    before = load_contracts(args)  # files with errors are not rewritten; the others are
     results = load_reports(args.reports, report_trust(args), args.allow_unsigned)
     options = rewrite_options(args)
     directory = contracts_dir(args)
     try:
-        plan, written, problems = engine.write(directory, lambda: load_dir(directory),
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=before, settings=args.settings),
                                                results, None, evidence.today(), options,
                                                SourceIndex(project_root(args)))
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
@@ -49,4 +50,4 @@ def run(args: argparse.Namespace) -> int:
                               results=results):
         print(line)
     falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
-    return 1 if problems or falsified else 0
+    return BAD_INPUT if before.errors else 1 if problems or falsified else 0

@@ -10,6 +10,7 @@ from .. import engine, evidence, freshness, gate, summary
 from ..contracts import CLAIMING_STATUSES
 from ..fingerprint import SourceIndex
 from ._common import (
+    BAD_INPUT,
     load_contracts,
     load_reports,
     project_root,
@@ -45,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"problem: {p}")
     unbound = []
-    for e in cset.by_id.values():
+    for e in cset.by_qid.values():
         if e.status in CLAIMING_STATUSES and not e.stored_tests:
             kind = "error" if args.strict else "warning"
-            print(f"{kind}: {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
-            unbound.append(e.id)
+            print(f"{kind}: {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
+            unbound.append(e.qid)
     for h in plan.hand_claims:
         print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
         unbound.append(str(h))
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     decision = gate.build(0, new_failures=[], still_falsified=[], stale=[s["id"] for s in stale],
                           unproven=unbound,
                           drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
+    if cset.errors:  # the files could not be checked: bad input, whatever else was seen
+        print(f"check FAILED (exit {BAD_INPUT}): {len(cset.errors)} contract error(s)")
+        return BAD_INPUT
     print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
                       if decision["exit"] else "passed"))
     return decision["exit"]

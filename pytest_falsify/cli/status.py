@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import engine, summary
-from ._common import load_contracts, stale_claims
+from ._common import BAD_INPUT, load_contracts, stale_claims
 
 HELP = "tally of statuses per contract; names the FALSIFIED, PARTIAL and stale claims"
 DESCRIPTION = ("Tally the statuses on disk per contract, then the denominators (claims, how\n"
@@ -37,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for line in summary.stale_lines(stale):
         print(line)
-    return 1 if total["FALSIFIED"] else 0
+    return BAD_INPUT if cset.errors else 1 if total["FALSIFIED"] else 0

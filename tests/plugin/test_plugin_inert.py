@@ -132,3 +132,15 @@ def test_default_values_do_not_count_as_use():
     assert activation.in_use(False, ["", "spec"], [])
     assert activation.in_use(False, [], [None, "write"])
     assert activation.in_use(True, [], [])
+
+
+def test_installed_and_autoloaded_it_runs_exactly_as_with_p_no_falsify(bare, monkeypatch):
+    """The real thing: the plugin loaded through its entry point, against `-p no:falsify`."""
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    args = ("-p", "no:cacheprovider", "-v", "-rA", "--strict-markers", "--trace-config")
+    loaded = bare.runpytest_subprocess(*args, timeout=120)
+    without = bare.runpytest_subprocess(*args, "-p", "no:falsify", timeout=120)
+    plugin_file = "pytest_falsify/plugin.py"
+    assert plugin_file in loaded.stdout.str() and plugin_file not in without.stdout.str()
+    assert loaded.ret == without.ret
+    assert outcome_lines(loaded) == outcome_lines(without)

@@ -86,3 +86,4 @@ def test_a_trailing_comma_in_a_flow_entry_is_edited_correctly():
     text = "falsification_tests:\n  - {id: A, prediction: p, }\n"
     new = rewrite_text(text, update("A", evidence=None), TODAY)
     assert yaml.safe_load(new)["falsification_tests"][0]["discharge_status"] == "DISCHARGED"
+

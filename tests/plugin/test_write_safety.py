@@ -205,3 +205,32 @@ def test_the_next_write_finishes_a_set_a_killed_run_left_half_renamed(project):
     result = project.run("--falsify")
     result.stdout.fnmatch_lines(["*finished an interrupted write: 1 of 1 contract file(s)*"])
     assert "version: 9.1.0" in project.read().decode() and leftovers(contracts) == []
+
+
+def test_a_read_only_contracts_directory_is_one_line_and_nothing_is_written(project, monkeypatch):
+    project.contract()
+    project.tests(PASSING)
+    before = project.read()
+
+    def no_lock(path, mode="r", *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(atomic, "open", no_lock, raising=False)  # the lock file's open()
+    result = project.run("--falsify")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and project.read() == before
+    result.stdout.fnmatch_lines(["*cannot lock *contracts: Read-only file system; nothing written"])
+
+
+def test_ctrl_c_in_falsify_apply_is_one_line_and_changes_nothing(project, monkeypatch, capsys):
+    from pytest_falsify.cli import main
+
+    project.contract()
+    project.tests(PASSING)
+    project.run("--falsify=report", "--falsify-report", "r.json")
+    before = project.read()
+    raise_on_call(monkeypatch, atomic, "_temp", 1, KeyboardInterrupt())
+    assert main(["--contracts", str(project.path / "contracts"), "apply",
+                 str(project.path / "r.json")]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "falsify apply: interrupted (Ctrl-C): no contract was changed"
+    assert project.read() == before and leftovers(project.path / "contracts") == []
