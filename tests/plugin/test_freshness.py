@@ -98,9 +98,9 @@ def test_changing_a_function_a_stored_gpu_test_ran_makes_its_claim_stale(gpu_pro
     assert result.ret == gate.OK  # stale is a warning without --falsify-strict
     result.stdout.fnmatch_lines([
         "demo*0 FALSIFIED*1 STALE",
-        "stale: FALSIFY-DEMO-002: test_demo.py::test_gpu_kernel (evidence of *): kernel.py::fast changed"])
+        "stale: demo::FALSIFY-DEMO-002: test_demo.py::test_gpu_kernel (evidence of *): kernel.py::fast changed"])
     stale = json.loads((gpu_project.path / "check.json").read_text())["stale"]
-    assert [(s["id"], s["changed"]) for s in stale] == [("FALSIFY-DEMO-002", ["kernel.py::fast changed"])]
+    assert [(s["id"], s["changed"]) for s in stale] == [("demo::FALSIFY-DEMO-002", ["kernel.py::fast changed"])]
     assert stale[0]["host"]
     assert gpu_project.read() == before  # computing staleness writes nothing
     strict = check(gpu_project, "--falsify-strict")
@@ -171,7 +171,7 @@ def test_evidence_from_uncommitted_code_is_dirty_stale_and_never_claims_head(pro
     rec = stored(project)
     assert rec["dirty"] is True and rec["commit"].endswith("-dirty")
     result = check(project)  # the ignored test does not run: its evidence is checked
-    result.stdout.fnmatch_lines(["stale: FALSIFY-DEMO-002: *: recorded from uncommitted code*"])
+    result.stdout.fnmatch_lines(["stale: demo::FALSIFY-DEMO-002: *: recorded from uncommitted code*"])
     project.pytester.makeini("[pytest]\nfalsify_dirty_is_stale = false\n")
     assert "stale:" not in check(project).stdout.str()
 

@@ -106,33 +106,34 @@ def test_an_assert_true_test_bound_to_a_falsifier_with_a_declared_fault_is_vacuo
     result.stdout.fnmatch_lines([
         "m*3 DISCHARGED*0 FALSIFIED*1 VACUOUS",
         "falsifiable: 1 killed, 1 VACUOUS, 1 unproven",
-        "VACUOUS: FALSIFY-M-002: no declared fault makes a bound test fail: off_by_one",
-        "unproven: FALSIFY-M-003: no faults declared",
+        "VACUOUS: m::FALSIFY-M-002: no declared fault makes a bound test fail: off_by_one",
+        "unproven: m::FALSIFY-M-003: no faults declared",
         f"vacuity lint: test_demo.py::test_vacuous: {vacuity.FLAG}"])
     rec = records(mproject)
     assert rec["FALSIFY-M-001"]["falsifiable"] == {"killed": ["off_by_one"]}
     assert rec["FALSIFY-M-002"]["falsifiable"] == {"survived": ["off_by_one"]}
     assert "falsifiable" not in rec["FALSIFY-M-003"]
     states = {s["id"]: s["state"] for s in json.loads((mproject.path / "m.json").read_text())["falsifiable"]}
-    assert states == {"FALSIFY-M-001": "killed", "FALSIFY-M-002": "VACUOUS", "FALSIFY-M-003": "unproven"}
+    assert states == {"m::FALSIFY-M-001": "killed", "m::FALSIFY-M-002": "VACUOUS",
+                      "m::FALSIFY-M-003": "unproven"}
 
 
 def test_strict_check_refuses_discharged_for_vacuous_and_with_the_ini_flag_for_unproven(mproject):
     mproject.run("--falsify=mutants")
     plain = mproject.run("--falsify=check", "--deselect", "test_demo.py::test_unbound")
     assert plain.ret == gate.OK
-    plain.stdout.fnmatch_lines(["VACUOUS: FALSIFY-M-002*"])
+    plain.stdout.fnmatch_lines(["VACUOUS: m::FALSIFY-M-002*"])
     strict = mproject.run("--falsify=check", "--falsify-strict", "--deselect", "test_demo.py::test_unbound",
                           "--falsify-report", "c.json")
     assert strict.ret == gate.UNPROVEN
     unproven = json.loads((mproject.path / "c.json").read_text())["gate"]["unproven"]
-    assert any(u.startswith("FALSIFY-M-002: DISCHARGED but VACUOUS") for u in unproven)
-    assert not any(u.startswith("FALSIFY-M-003") for u in unproven)
+    assert any(u.startswith("m::FALSIFY-M-002: DISCHARGED but VACUOUS") for u in unproven)
+    assert not any(u.startswith("m::FALSIFY-M-003") for u in unproven)
     mproject.pytester.makeini("[pytest]\nfalsify_require_faults = true\n")
     strict = mproject.run("--falsify=check", "--falsify-strict", "--deselect", "test_demo.py::test_unbound",
                           "--falsify-report", "c.json")
     unproven = json.loads((mproject.path / "c.json").read_text())["gate"]["unproven"]
-    assert any(u.startswith("FALSIFY-M-003: DISCHARGED but unproven") for u in unproven)
+    assert any(u.startswith("m::FALSIFY-M-003: DISCHARGED but unproven") for u in unproven)
 
 
 def test_mutants_mode_gives_the_same_files_under_xdist(mproject):
