@@ -17,6 +17,7 @@ from . import (
     engine,
     evidence,
     falsifiable,
+    findings,
     freshness,
     gate,
     gpu,
@@ -52,8 +53,8 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
                "falsify_report_key", "falsify_gpus", activation.GATING_FLAG,
                "falsify_fingerprint", "falsify_require_faults", "falsify_dirty_is_stale")
-CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
-               "require_gpu", "falsify_gpus", "falsify_fingerprint")
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_html", "falsify_strict",
+               "run_ignored", "require_gpu", "falsify_gpus", "falsify_fingerprint")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -68,6 +69,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--contracts", default=None, metavar="DIR",
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
+    g.addoption("--falsify-html", default=None, metavar="DIR",
+                help="write the HTML dashboard of the contracts after the run (needs the [html] extra)")
     g.addoption("--falsify-strict", action="store_true",
                 help="a claimed status no test binds (check), a status set by hand that the "
                      "evidence does not support, stale evidence, a VACUOUS DISCHARGED "
@@ -181,7 +184,7 @@ class FalsifySession:
         opt = config.option
         if opt.falsify is not None and opt.falsify not in MODES:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
-        self.mode: str | None = opt.falsify or ("report" if opt.falsify_report else None)
+        self.mode: str | None = opt.falsify or ("report" if opt.falsify_report or opt.falsify_html else None)
         self.dir = _contracts_dir(config)
         try:
             self.options = Options.from_ini(config.getini)
@@ -202,6 +205,7 @@ class FalsifySession:
         self.problems: list[str] = []
         self.diffs: list[str] = []
         self.failed_check = False
+        self.html_note = ""
         self.new_failures: set[str] = set()  # node ids of failed reports (any phase)
         self.still_falsified: list[dict] = []
         self.decision: gate.Gate | None = None
@@ -565,6 +569,22 @@ class FalsifySession:
             # Hand claims the evidence does not support are errors in every mode.
             session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
+        self._dump_html(prov)
+
+    def _dump_html(self, prov: dict) -> None:
+        """The dashboard of the contracts as they are on disk after this run."""
+        out = self.config.option.falsify_html
+        if not out:
+            return
+        from .dashboard import DashboardError, build_site  # noqa: PLC0415 - optional extra
+
+        try:
+            pages, note = build_site(load_dir(self.dir, settings=self.settings), self.dir, Path(out),
+                                     commit=(prov.get("git_commit") or "")[:12])
+        except (DashboardError, OSError) as exc:
+            self.problems.append(f"--falsify-html {out}: {exc}")
+            return
+        self.html_note = f"dashboard: {len(pages)} page(s) in {out}/" + (f" ({note})" if note else "")
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
@@ -645,12 +665,18 @@ class FalsifySession:
             tr.write_line(line, yellow=line.startswith(("VACUOUS", "vacuity")))
         for line in summary.stale_lines(self.stale):
             tr.write_line(line, yellow=True)
+        if self.html_note:
+            tr.write_line(self.html_note)
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
                 tr.write_line(f"{level}: {e.qid}: claims evidence, no test binds it", yellow=True)
+            if findings.in_github_actions():
+                for line in findings.github_annotations(findings.from_plan(
+                        self.plan, self.cset, strict=config.option.falsify_strict), base=config.rootpath):
+                    tr.write_line(line)
         if self.decision is not None:
             for line in summary.gate_lines(self.decision):
                 tr.write_line(line)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import engine, evidence, freshness, gate, summary
+from .. import engine, evidence, findings, freshness, gate, summary
 from ..contracts import CLAIMING_STATUSES
 from ..fingerprint import SourceIndex
 from ._common import (
@@ -22,7 +22,11 @@ from ._common import (
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
                "(exit 1, with a diff) where the files disagree; exit 0 when they agree.\n\n"
-               "examples:\n  falsify check\n  falsify check gpu.json --strict")
+               "--format sarif prints a SARIF 2.1.0 log instead (for code-scanning tools);\n"
+               "--format github, or any run under GITHUB_ACTIONS=true, adds ::error lines\n"
+               "that point at the contract lines.\n\n"
+               "examples:\n  falsify check\n  falsify check gpu.json --strict\n"
+               "  falsify check --format sarif > falsify.sarif")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "are required")
     p.add_argument("--strict", action="store_true", help="claimed status without evidence, a "
                    "hand-set status the evidence does not support, or stale evidence, is an error")
+    p.add_argument("--format", choices=("text", "sarif", "github"), default="text",
+                   help="output format (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +47,16 @@ def run(args: argparse.Namespace) -> int:
     options = rewrite_options(args)
     plan = engine.make_plan(cset, results, index=SourceIndex(project_root(args)))
     rendered, problems = engine.render(cset, plan, evidence.today(), options)
+    found = findings.from_plan(plan, cset, strict=args.strict)
+    if args.format == "sarif":
+        sys.stdout.write(findings.sarif(found, _version(), base=Path.cwd()))
+        decision = gate.build(0, new_failures=[], still_falsified=[], stale=[],
+                              unproven=[f.message for f in found if f.rule == "unbound-claim"],
+                              drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
+        return decision["exit"]
+    if args.format == "github" or findings.in_github_actions():
+        for line in findings.github_annotations(found, base=Path.cwd()):
+            print(line)
     for r in rendered:
         sys.stdout.write(r.diff())
     for p in problems:
@@ -66,3 +82,12 @@ def run(args: argparse.Namespace) -> int:
     print("check " + (f"FAILED (exit {decision['exit']}): {decision['verdict']}"
                       if decision["exit"] else "passed"))
     return decision["exit"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("pytest-falsify")
+    except PackageNotFoundError:  # run from a source tree
+        return "0"
