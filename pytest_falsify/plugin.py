@@ -18,6 +18,7 @@ from . import (
     evidence,
     falsifiable,
     findings,
+    fixtures,
     freshness,
     gate,
     gpu,
@@ -151,23 +152,8 @@ def pytest_configure(config: pytest.Config) -> None:
                   "ignored: opt-in test; skipped unless --run-ignored"]
     for line in lines:
         config.addinivalue_line("markers", line)
+    config.pluginmanager.register(fixtures, "falsify-fixtures")
     config.pluginmanager.register(session, "falsify-session")
-
-
-@pytest.fixture
-def falsify_evidence(request: pytest.FixtureRequest):
-    """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
-
-    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
-    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
-    allows, without record_property's xunit2 warning (see junit.py).
-    """
-
-    def record(**metrics: object) -> None:
-        for name, value in metrics.items():
-            junit.record(request.node, name, evidence.plain(value))
-
-    return record
 
 
 def _contracts_dir(config: pytest.Config) -> Path:
@@ -595,9 +581,10 @@ class FalsifySession:
                                self.written, problems, self.crashed, interrupted,
                                gate=self.decision, stale=self.stale,
                                falsifiable=self.falsifiable, lint=self.lint)
-            key = self.trust.key()
-            if key is not None:  # the CUDA host signs; `falsify apply` checks
-                rep = signing.sign(rep, key)
+            try:  # the CUDA host signs when it holds a key; `falsify apply` checks
+                rep = self.trust.sign(rep)
+            except signing.KeyProblem as exc:
+                self.problems.append(f"report not signed: {exc}")
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
