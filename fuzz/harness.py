@@ -9,18 +9,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gen_contracts, gen_gguf, gen_hf
+from . import gen_contracts, gen_gguf, gen_hf, gen_reports, gen_rewrites
 from .case import BAD, COLUMNS, Case, classify
 from .runner import Task, run_all
 
 #: class -> (generator of cases, inputs in the short run). The long run is x LONG_FACTOR.
 CLASSES = {
     "contracts": (gen_contracts.cases, 70),
+    "rewrites": (gen_rewrites.cases, 24),
+    "reports": (gen_reports.cases, 40),
     "gguf": (gen_gguf.cases, 80),
     "safetensors": (gen_hf.safetensors_cases, 40),
     "config.json": (gen_hf.config_cases, 40),
 }
-LONG_FACTOR = 15
+LONG_FACTOR = 12
 
 
 @dataclass
@@ -33,9 +35,10 @@ class Defect:
     workdir: Path
 
 
-def sizes(long: bool, n: int | None, only: list[str] | None) -> dict[str, int]:
+def sizes(scale: int, n: int | None, only: list[str] | None) -> dict[str, int]:
+    """Inputs per class: `n` each, or the short run's count times `scale`."""
     names = only or list(CLASSES)
-    return {c: n if n is not None else CLASSES[c][1] * (LONG_FACTOR if long else 1) for c in names}
+    return {c: n if n is not None else CLASSES[c][1] * scale for c in names}
 
 
 def _cases(rng: random.Random, counts: dict[str, int]) -> Iterator[Case]:
@@ -47,11 +50,14 @@ def _cases(rng: random.Random, counts: dict[str, int]) -> Iterator[Case]:
 
 
 def ignore_special(directory: str, names: list[str]) -> list[str]:
-    """copytree must not open FIFOs or devices a case left behind (it would block)."""
+    """What copytree must skip: FIFOs and devices a case left behind (opening one would
+    block) and files over 64 MiB (the 8 GB sparse inputs would be copied in full)."""
     out = []
     for n in names:
         p = Path(directory) / n
-        if not p.is_symlink() and p.exists() and not (p.is_file() or p.is_dir()):
+        if p.is_symlink() or not p.exists():
+            continue
+        if not (p.is_file() or p.is_dir()) or (p.is_file() and p.stat().st_size > 64 << 20):
             out.append(n)
     return out
 

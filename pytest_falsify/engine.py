@@ -12,30 +12,26 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, index
+from . import atomic, freshness
+from . import index as light
 from . import verdict as V
 from .atomic import locked
-from .contracts import (
-    CLAIMING_STATUSES,
-    SEP,
-    ContractSet,
-    Entry,
-    bulk,
-    parse_text,
-)
+from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk, parse_text
+from .fingerprint import SourceIndex
 from .records import EvidenceRecord
-from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
+from .rewrite import EntryUpdate, Options, RewriteError, rewrite
 from .settings import Settings
 from .yamlsafe import MAX_FILE_BYTES
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
-                "device", "date", "commit")
+                "device", "date", "commit", "host", "dirty", "fingerprint", "falsifiable")
 
 
 def contract_record(result: Mapping) -> EvidenceRecord:
     """The part of a test result that a contract file keeps."""
-    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
+    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS
+                           if result.get(k) not in (None, {}, "", False)}
     if rec.get("outcome") != V.FAILED:
         for k in ("message", "example", "blob"):
             rec.pop(k, None)
@@ -46,6 +42,16 @@ def contract_record(result: Mapping) -> EvidenceRecord:
 
 def _signature(records: Iterable[Mapping]) -> list[tuple]:
     return sorted((str(r.get("test")), r.get("outcome"), r.get("level")) for r in records)
+
+
+def _refreshes(stored: Iterable[Mapping], fresh: Iterable[Mapping],
+               index: SourceIndex | None) -> bool:
+    """A fresh record of unchanged outcome replaces a stored one whose code has changed."""
+    if index is None:
+        return False
+    by_test = {str(r.get("test")): r for r in stored}
+    return any(freshness.replaces(by_test[str(f["test"])], f, index) for f in fresh
+               if str(f.get("test")) in by_test and V.is_evidence(str(f.get("outcome", ""))))
 
 
 @dataclass
@@ -82,6 +88,8 @@ class Plan:
     pruned: list[tuple[str, str]] = field(default_factory=list)  # (qualified id, test)
     orphans: list[str] = field(default_factory=list)  # qualified ids with results but no entry
     hand_claims: list[HandClaim] = field(default_factory=list)
+    #: what the write phase did besides the plan (an interrupted write finished): info only
+    notes: list[str] = field(default_factory=list)
 
     def drop(self, path: Path, name: str) -> None:
         """Forget the updates of a file that is not written: its entries keep the status
@@ -113,7 +121,7 @@ def unchanged_plan(cset: ContractSet | None) -> Plan:
 
 
 def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
-              prune: Callable[[str], bool] | None = None) -> Plan:
+              prune: Callable[[str], bool] | None = None, index: SourceIndex | None = None) -> Plan:
     """Derive every falsifier's status from stored evidence plus this run's `results`.
 
     `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...). Its ids
@@ -121,11 +129,11 @@ def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
     before ids were qualified) counts for that contract.
     """
     with bulk():
-        return _make_plan(cset, results, prune)
+        return _make_plan(cset, results, prune, index)
 
 
 def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
-               prune: Callable[[str], bool] | None) -> Plan:
+               prune: Callable[[str], bool] | None, index: SourceIndex | None) -> Plan:
     plan = Plan()
     bound: dict[str, list[Mapping]] = {}
     for test in sorted(results):
@@ -141,6 +149,9 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             kept = [r for r in stored if not (prune and prune(str(r["test"])))]
             plan.pruned.extend((entry.qid, str(r["test"])) for r in stored if r not in kept)
             fresh = [contract_record(r) for r in bound.get(entry.qid, ())]
+            refreshed = _refreshes(kept, fresh, index)
+            by_test = {str(r.get("test")): r for r in kept}
+            fresh = [freshness.carry(by_test.get(str(f["test"])), f, index) for f in fresh]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
             if V.holds_hand_claim(entry.status, new, tool_derived=bool(stored)):
@@ -153,7 +164,7 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             if not bound.get(entry.qid) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
-            evidence_changes = _signature(merged) != _signature(stored)
+            evidence_changes = _signature(merged) != _signature(stored) or refreshed
             if not (status_changes or evidence_changes):
                 continue
             upd = EntryUpdate(entry.id, entry.status, new if status_changes else None,
@@ -212,21 +223,22 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             continue
         if not contract.text:  # light, from the parse cache: read it now
             try:
-                index.hydrate(contract)
-            except index.Changed as exc:
+                light.hydrate(contract)
+            except light.Changed as exc:
                 problems.append(f"{exc}; not rewritten (run again)")
                 plan.drop(contract.path, contract.name)
                 continue
         try:
-            new = rewrite_text(contract.text, updates, today, parsed=contract.parsed,
-                               options=options)
+            new, new_root = rewrite(contract.text, updates, today, parsed=contract.parsed,
+                                    options=options)
         except RewriteError as exc:
             problems.append(f"{contract.path}: not rewritten: {exc}")
             plan.drop(contract.path, contract.name)
             continue
         if new == contract.text:
             continue
-        refused, loaded = _loader_refuses(contract.path, new, contract.bom, cset.settings, contract.name)
+        refused, loaded = _loader_refuses(contract.path, new, contract.bom, cset.settings,
+                                          contract.name, new_root)
         if refused:
             problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
             plan.drop(contract.path, contract.name)
@@ -236,14 +248,14 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
 
 
 def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str,
-                    ) -> tuple[str | None, tuple | None]:
+                    root: object = None) -> tuple[str | None, tuple | None]:
     """(why the loader, with its limits, would refuse `text` as the file at `path`, or
     None when it loads; what it loaded). Every write is checked so: no input (a hostile
     report, a huge run) can make the plugin write a contract it then refuses to read."""
     size = len(text.encode("utf-8")) + (3 if bom else 0)
     if size > MAX_FILE_BYTES:
         return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)", None
-    contract, errors, notes = parse_text(path, text, settings, key)
+    contract, errors, notes = parse_text(path, text, settings, key, root)  # type: ignore[arg-type]
     if errors:
         return f"line {errors[0].line}: {errors[0].message}", None
     if contract is not None:
@@ -254,6 +266,7 @@ def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: s
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
           prune: Callable[[str], bool] | None, today: _dt.date,
           options: Options | None = None,
+          index: SourceIndex | None = None,
           written_hook: Callable[[list[Rendered]], None] | None = None,
           ) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed, all or none.
@@ -269,11 +282,12 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     problems: list[str] = []
     try:
         with locked(lock_dir), bulk():
-            notes = atomic.recover(lock_dir)
+            notes, unfinished = atomic.recover(lock_dir)
             cset = load()
-            plan = make_plan(cset, results, prune)
+            plan = make_plan(cset, results, prune, index)
             rendered, problems = render(cset, plan, today, options)
-            problems[:0] = notes
+            plan.notes.extend(notes)
+            problems[:0] = unfinished
             todo = _targets(lock_dir, rendered, plan, problems)
             try:
                 atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))

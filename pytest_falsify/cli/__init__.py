@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import gate
-from . import apply, bind, check, init, listing, status, validate
+from . import apply, badge, bind, check, html, init, listing, status, validate
 from ._common import BAD_INPUT, BadInput
 
 #: name -> module, in the order `falsify --help` lists them.
@@ -32,6 +32,8 @@ COMMANDS = {
     "apply": apply,
     "check": check,
     "bind": bind,
+    "html": html,
+    "badge": badge,
 }
 
 OK, FALSIFIED, CLOSED_PIPE = gate.OK, gate.NEW_FAILURE, 141

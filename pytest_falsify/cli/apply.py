@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
+from ..fingerprint import SourceIndex
 from ._common import (
     BAD_INPUT,
     contracts_dir,
     load_contracts,
     load_reports,
+    project_root,
     report_trust,
     rewrite_options,
 )
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan, written, problems = engine.write(
             directory, lambda: args.index.load(directory, previous=before), results, None,
-            evidence.today(), options, written_hook=args.index.written)
+            evidence.today(), options, SourceIndex(project_root(args)),
+            written_hook=args.index.written)
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
         print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
         return 130
