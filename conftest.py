@@ -59,7 +59,8 @@ def pytest_falsify_faults(config):
         "mutants_ignore_faults": ("pytest_falsify.falsifiable.record",
                                   lambda results, baseline_passed: {"killed": sorted(results)}),
     }
-    out = {name: (lambda n=name: model_faults.ambient(n)) for name in model_faults.FAULTS}
+    out = {name: (lambda n=name: model_faults.ambient(n))
+           for name in (*model_faults.FAULTS, *model_faults.AMBIENT_FAULTS)}
     out.update({name: (lambda n=name: gpu_fault(n)) for name in gpu_faults.FAULTS})
     out.update({name: (lambda t=target, f=fake: mock.patch(t, f))
                 for name, (target, fake) in plugin_faults.items()})

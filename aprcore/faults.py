@@ -43,12 +43,15 @@ FAULTS: dict[str, str] = {
                                "(an untied model uses embed_tokens instead)",
     "stale_kv_position": "decode tokens get the previous token's RoPE position",
     "scaled_ffn_output": "one layer's FFN output multiplied (params: layer=0, scale=1.5)",
+}
+
+#: Faults outside the model (an op, the dequantizer, a file reader): `ambient` only.
+AMBIENT_FAULTS: dict[str, str] = {
     "rope_table_too_short": "RoPE angles from a table of n positions indexed modulo n "
-                            "(param n=32; ambient only: ops.rope_cos_sin)",
-    "q4k_mins_ignored": "Q4_K dequantization drops the `- dmin * m` term (ambient only: "
-                        "quant.q4_k.scales_mins)",
+                            "(param n=32; ops.rope_cos_sin)",
+    "q4k_mins_ignored": "Q4_K dequantization drops the `- dmin * m` term (quant.q4_k.scales_mins)",
     "llama_qk_unpermuted": "the GGUF reader forgets to undo llama.cpp's q/k row permutation "
-                           "(ambient only: formats.gguf_io)",
+                           "(formats.gguf_io)",
 }
 
 
@@ -147,8 +150,9 @@ def ambient(name: str, **params: Any) -> Iterator[None]:
     test built in its fixtures. `gqa_head_mapping` and `rope_table_too_short` also reach
     direct callers of `ops.attention` and `ops.rope_cos_sin`. Process-wide, so each
     xdist worker has its own."""
-    if name not in FAULTS:
-        raise UnknownFault(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+    if name not in FAULTS and name not in AMBIENT_FAULTS:
+        known = sorted({*FAULTS, *AMBIENT_FAULTS})
+        raise UnknownFault(f"unknown fault {name!r}; known: {', '.join(known)}")
     before = _AMBIENT.get(name)
     _AMBIENT[name] = dict(params)
     try:
