@@ -87,6 +87,8 @@ class Plan:
     pruned: list[tuple[str, str]] = field(default_factory=list)  # (qualified id, test)
     orphans: list[str] = field(default_factory=list)  # qualified ids with results but no entry
     hand_claims: list[HandClaim] = field(default_factory=list)
+    #: what the write phase did besides the plan (an interrupted write finished): info only
+    notes: list[str] = field(default_factory=list)
 
     def drop(self, path: Path, name: str) -> None:
         """Forget the updates of a file that is not written: its entries keep the status
@@ -263,11 +265,12 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     problems: list[str] = []
     try:
         with locked(lock_dir), bulk():
-            notes = atomic.recover(lock_dir)
+            notes, unfinished = atomic.recover(lock_dir)
             cset = load()
             plan = make_plan(cset, results, prune, index)
             rendered, problems = render(cset, plan, today, options)
-            problems[:0] = notes
+            plan.notes.extend(notes)
+            problems[:0] = unfinished
             todo = _targets(lock_dir, rendered, plan, problems)
             try:
                 atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))

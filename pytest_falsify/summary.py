@@ -185,6 +185,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(f"  crashed (not evidence): {c}")
     for r in inert:  # reported, never hidden, never evidence
         out.append(f"  {r['outcome']} (not evidence): {r['test']}")
+    for n in plan.notes:
+        out.append(f"  note: {n}")
     for p in problems:
         out.append(f"  problem: {p}")
     written = [rel(p) for p in written]
