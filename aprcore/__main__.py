@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ["cli_run", "cli_diff", "cli_inspect", "cli_pretrain", "cli_distill"]
+COMMANDS = ["cli_run", "cli_diff", "cli_inspect", "cli_pretrain", "cli_distill", "cli_fetch"]
 
 
 def build_parser() -> argparse.ArgumentParser:
