@@ -1,7 +1,10 @@
 """`aprcore.load` and `aprcore.save`: one entry point for every model file format.
 
 A path ending in `.gguf` goes through `aprcore.formats.gguf_io` (imported only then);
-anything else is an HF directory (config.json + model.safetensors).
+anything else is an HF directory (config.json + model.safetensors). The tokenizer stored
+with the model (GGUF metadata, or the directory's tokenizer.json) rides along as
+`model.tokenizer` (None where the file carries none that `aprcore.tokenizer` builds), and
+`save` writes it back into HF directories.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ def load(path: str | Path) -> Model:
         from .formats.hf import read_hf_dir  # noqa: PLC0415
 
         config, weights = read_hf_dir(path)
-    return Model(config, weights)
+    from .tokenizer import load_tokenizer  # noqa: PLC0415
+
+    model = Model(config, weights)
+    model.tokenizer = load_tokenizer(path)
+    return model
 
 
 def save(model: Model, path: str | Path, quant: str | None = None) -> Path:
@@ -39,4 +46,7 @@ def save(model: Model, path: str | Path, quant: str | None = None) -> Path:
         raise ValueError(f"quant={quant!r} needs a .gguf path; HF directories hold float32")
     from .formats.hf import write_hf_dir  # noqa: PLC0415
 
-    return write_hf_dir(path, model.config, model.weights)
+    out = write_hf_dir(path, model.config, model.weights)
+    if model.tokenizer is not None:
+        model.tokenizer.save_hf(out)
+    return out

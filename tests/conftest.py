@@ -20,3 +20,27 @@ def smollm2_path():
     except (FetchError, OSError) as e:
         pytest.skip(f"SmolLM2-135M GGUF cannot be had here ({e}); "
                     "`python -m aprcore fetch smollm2` fetches it")
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_path):
+    """The real model as `aprcore.load` gives it (Q4_1 weights dequantized, tokenizer on it)."""
+    import aprcore
+
+    return aprcore.load(smollm2_path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_reference():
+    """llama.cpp's tokenization, greedy continuations and logits on SmolLM2, recorded by
+    scripts/make_smollm2_reference.py (tests/data/smollm2-reference/, with provenance)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    d = Path(__file__).parent / "data" / "smollm2-reference"
+    ref = json.loads((d / "reference.json").read_text(encoding="utf-8"))
+    with np.load(d / "last_logits.npz") as z:
+        ref["last_logits"] = {k: z[k].astype(np.float32) for k in z.files}
+    return ref
