@@ -1,7 +1,7 @@
 """aprcore: a numpy reference core of a Qwen2/Llama decoder stack, with a CuPy GPU backend."""
 
 from .config import PRESETS, ConfigError, ModelConfig, preset
-from .io import load, save
+from .formats import load, save
 from .model import KVCache, Model
 
 __all__ = ["PRESETS", "ConfigError", "KVCache", "Model", "ModelConfig", "load", "preset", "save"]

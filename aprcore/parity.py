@@ -22,7 +22,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .backend import Backend, BackendUnavailable, resolve_backend
+from .arrays import GpuUnavailable
+from .backend import Backend, resolve_backend
 from .ops import cosine, nmse
 
 TAG = "[apr-cpu-vs-gpu-output-parity-v1]"
@@ -112,7 +113,7 @@ def select_backend(model: Any, token_ids: Sequence[int],
             return BackendChoice(resolve_backend("cpu"), tuple(reports), bool(reports))
         try:
             be = resolve_backend(cand)
-        except BackendUnavailable as e:
+        except GpuUnavailable as e:
             print(f"{TAG} backend {label} rejected, attempting fallback: unavailable: {e}",
                   file=stream, flush=True)
             continue

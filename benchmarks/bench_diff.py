@@ -26,8 +26,8 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from aprcore.config import preset
-from aprcore.diff import diff_files
 from aprcore.formats import gguf_io
+from aprcore.formats.diff import diff_files
 from aprcore.weights import expected_shapes
 
 APR_DIFF_MPS = 7.6e9 / 192 / 1e6
@@ -56,8 +56,7 @@ def _cpu() -> float:
 
 def profile(hf: Path, gg: Path) -> None:
     """One single-threaded sweep with each stage timed: what bounds a core."""
-    from aprcore import diff
-    from aprcore.formats import sources
+    from aprcore.formats import diff, sources
 
     spent = {"read F32 (safetensors)": 0.0, "read+dequantize Q4_K (GGUF)": 0.0, "statistics": 0.0}
 

@@ -11,6 +11,9 @@ stays out), after warm-up, median of several repeats; kernel inputs rotate acros
 buffers that together exceed the L2 cache, so the figures are DRAM figures.
 
     python benchmarks/bench_gpu.py [--json OUT.json] [--quick] [--skip-hf]
+
+Kernel variants that left production (the first Q4_K kernel, the attention's
+benchmark-only builds) are timed beside their sources in dev/cuda/.
 """
 
 from __future__ import annotations
@@ -147,7 +150,6 @@ def bench_q4k(cp, rows: int, cols: int, bw: float, rng) -> dict:
             K._q4k_launch(ws[i % copies], xq, xs, None, None, y, rows, nb, False, plan, x)
         return graph_time_ms(cp, kernel_only, n_launch)
 
-    t_v1 = timed("v1")
     sweep = {}
     for r in (2, 4):
         for ks in (1, 2, 4):
@@ -163,7 +165,6 @@ def bench_q4k(cp, rows: int, cols: int, bw: float, rng) -> dict:
     floor = launch_floor(cp, wbytes, rng)
     return {
         "shape": f"{rows}x{cols}", "bytes": moved, "plan": list(K.q4k_plan(-(-rows // K.Q4K2_ROWS), nb)),
-        "us_v1": t_v1 * 1e3, "frac_copy_bw_v1": moved / t_v1 / 1e6 / bw,
         "us_by_plan": sweep,
         "us": t_k * 1e3, "GBps": moved / t_k / 1e6,
         "frac_copy_bw": moved / t_k / 1e6 / bw, "us_with_quantize": t_q * 1e3,
@@ -215,39 +216,6 @@ def bench_attention(cp, t: int, nh: int, nkv: int, hd: int, bw: float, rng) -> d
                                variant=variant, aw=aw, rk=rk)
         tm = graph_time_ms(cp, run, 4 * copies)
         res[name] = {"chunk": chunk, "us": tm * 1e3, "GBps": moved / tm / 1e6, "frac_copy_bw": moved / tm / 1e6 / bw}
-    # where the time goes: each variant's partial pass without its merge
-    from aprcore.gpu._cuda_src import CUDA_SRC
-
-    gqa, scale = nh // nkv, np.float32(1 / np.sqrt(hd))
-    ws = K.attention_workspace(nh, hd, t, K.register_chunk(hd), nkv)
-    reg = K._fn("attn_decode_partial_reg", gqa, hd)
-    nch = ws[0].shape[0]
-    res["reg_partial_only_us"] = graph_time_ms(cp, lambda i: reg((nch, nkv), (K.ATTN_WARPS * 32,), (
-        q, kcs[i % copies], vcs[i % copies], tokpos, ws[0], ws[1], np.int32(t), scale)), 4 * copies) * 1e3
-    for name, _variant, aw, rk in ATTN_VARIANTS[1:]:
-        mod = cp.RawModule(code=CUDA_SRC, options=("-std=c++14", f"-DGQA={gqa}", f"-DHD={hd}", f"-DAW={aw}",
-                                                   f"-DRKMAX={rk}", "-DFUSED_SKIP_MERGE=1"))
-        fn = mod.get_function("attn_decode_fused")
-        ws = K.attention_workspace(nh, hd, t, K.fused_chunk(hd, aw, rk), nkv)
-        nch = ws[0].shape[0]
-        res[name]["partial_only_us"] = graph_time_ms(cp, lambda i, fn=fn, ws=ws, nch=nch, aw=aw: fn(
-            (nch, nkv), (aw * 32,), (q, kcs[i % copies], vcs[i % copies], tokpos, ws[0], ws[1], ws[2], out,
-                                     np.int32(t), scale)), 4 * copies) * 1e3
-    # before/after of the row order, same run: rows contiguous per block (before, ATTN_CONTIG)
-    # against the default STRIDE4 order (groups of 4 rows dealt round-robin over the blocks)
-    aw, rk = K.ATTN_FUSED_WARPS, K.ATTN_FUSED_RK
-    ws = K.attention_workspace(nh, hd, t, K.fused_chunk(hd, aw, rk), nkv)
-    nch = ws[0].shape[0]
-    res["row_order_us"] = {}
-    for label, defs in [("contiguous", ("ATTN_CONTIG",)), ("contiguous partial", ("ATTN_CONTIG", "FUSED_SKIP_MERGE")),
-                        ("stride4", ()), ("stride4 partial", ("FUSED_SKIP_MERGE",))]:
-        mod = cp.RawModule(code=CUDA_SRC, options=("-std=c++14", f"-DGQA={gqa}", f"-DHD={hd}", f"-DAW={aw}",
-                                                   f"-DRKMAX={rk}") + tuple(f"-D{d}=1" for d in defs))
-        fn = mod.get_function("attn_decode_fused")
-        res["row_order_us"][label] = graph_time_ms(cp, lambda i, fn=fn: fn(
-            (nch, nkv), (aw * 32,), (q, kcs[i % copies], vcs[i % copies], tokpos, ws[0], ws[1], ws[2], out,
-                                     np.int32(t), scale)), 4 * copies) * 1e3
-        ws[2].fill(0)
     floor = launch_floor(cp, kv_bytes, rng)
     res.update(empty_kernel_us=floor["empty_us"], stream_read_same_bytes_us=floor["read_us"],
                frac_copy_bw_stream_read=kv_bytes / floor["read_us"] / 1e3 / bw)
@@ -379,7 +347,7 @@ def main() -> int:
         out["q4k"].append(r)
         print(f"q4k {r['shape']}: us by plan {json.dumps({k: round(v, 2) for k, v in r['us_by_plan'].items()})}",
               flush=True)
-        print(f"q4k {r['shape']}: v1 {r['us_v1']:.1f} us = {r['frac_copy_bw_v1']:.0%}; v2 {r['plan']} {r['us']:.1f} us, "
+        print(f"q4k {r['shape']}: plan {r['plan']} {r['us']:.1f} us, "
               f"{r['GBps']:.0f} GB/s = {r['frac_copy_bw']:.0%} of copy (with quantize "
               f"{r['frac_copy_bw_with_quantize']:.0%}); empty kernel {r['empty_kernel_us']:.2f} us, streaming read of "
               f"the same bytes {r['stream_read_same_bytes_us']:.2f} us = {r['frac_copy_bw_stream_read']:.0%}", flush=True)
@@ -393,10 +361,7 @@ def main() -> int:
     for name, *_ in ATTN_VARIANTS:
         v = r[name]
         print(f"attention T=4096 28:4 hd128 {name} chunk {v['chunk']}: {v['us']:.1f} us, {v['GBps']:.0f} GB/s = "
-              f"{v['frac_copy_bw']:.0%} of copy; partial pass alone "
-              f"{v.get('partial_only_us', r['reg_partial_only_us']):.1f} us", flush=True)
-    print("attention fused-aw8-rk8 by row order (us):",
-          json.dumps({k: round(v, 2) for k, v in r["row_order_us"].items()}), flush=True)
+              f"{v['frac_copy_bw']:.0%} of copy", flush=True)
     print(f"attention: empty kernel {r['empty_kernel_us']:.2f} us, streaming read of the KV bytes "
           f"{r['stream_read_same_bytes_us']:.2f} us = {r['frac_copy_bw_stream_read']:.0%}", flush=True)
     if a.kernels_only:
@@ -413,12 +378,11 @@ def main() -> int:
     print("\n| what | figure | goal |\n|---|---|---|")
     print(f"| copy bandwidth (D2D, read+write) | {bw:.0f} GB/s | |")
     for r in out["q4k"]:
-        print(f"| Q4_K matvec {r['shape']} | v1 {r['us_v1']:.1f} us, {r['frac_copy_bw_v1']:.0%}; v2 {r['us']:.1f} us, "
+        print(f"| Q4_K matvec {r['shape']} | {r['us']:.1f} us, "
               f"{r['frac_copy_bw']:.0%} of copy bw | >= 60% |")
     at = out["attention"]
     dflt = f"fused-aw{K.ATTN_FUSED_WARPS}-rk{K.ATTN_FUSED_RK}"
-    print(f"| decode attention T=4096 28:4 hd128 | before (rows contiguous) {at['row_order_us']['contiguous']:.1f} us; "
-          f"{dflt} {at[dflt]['us']:.1f} us, "
+    print(f"| decode attention T=4096 28:4 hd128 | {dflt} {at[dflt]['us']:.1f} us, "
           f"{at[dflt]['frac_copy_bw']:.0%} of copy bw | >= 50% |")
     print(f"| 0.5B f32 greedy decode | {d['ours_tok_s']:.0f} tok/s, {d['frac_bandwidth_floor']:.0%} of the "
           f"weight-bandwidth floor ({d['floor_tok_s']:.0f} tok/s) | |")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from .outcome import BLOCKED_PREFIX
+
 
 class Blocked(pytest.skip.Exception):  # type: ignore[misc,name-defined]
     """A skip that says the evidence cannot be produced here: a fixture is absent."""
@@ -18,4 +20,4 @@ def blocked(reason: str) -> None:
     falsifier is blocked, its status becomes BLOCKER_FIXTURE_ABSENT.
     """
     __tracebackhide__ = True
-    raise Blocked(msg=f"BLOCKER_FIXTURE_ABSENT: {reason}", pytrace=False)
+    raise Blocked(msg=f"{BLOCKED_PREFIX}{reason}", pytrace=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from . import yamlsafe
+from . import walk, yamlsafe
 
 #: Statuses the plugin writes.
 DERIVED_STATUSES = (
@@ -43,6 +43,24 @@ ALIASES = {
     "if_fails": ("fails_if",),
 }
 STATUS_KEYS = ("discharge_status", "status")
+#: Blocks that hold an entry's status when it has no status key of its own (aprender).
+NESTED_STATUS_BLOCKS = ("algorithm_evidence",)
+
+
+def status_path(item: dict) -> tuple[str, ...] | None:
+    """Where an entry keeps its status: `(key,)`, `(block, "status")` or None (nowhere yet).
+
+    One place for the loader (reading) and the rewriter (writing), so an entry whose status
+    lives in `algorithm_evidence.status` is read there and never gets a second status key.
+    """
+    for key in STATUS_KEYS:
+        if key in item:
+            return (key,)
+    for block in NESTED_STATUS_BLOCKS:
+        sub = item.get(block)
+        if isinstance(sub, dict) and "status" in sub:
+            return (block, "status")
+    return None
 
 
 @dataclass(frozen=True)
@@ -164,10 +182,11 @@ def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractErr
                 a in item for a in ALIASES["prediction"]
             ):
                 err(line, f"{fid}: no prediction", "add 'prediction: <what would prove the claim wrong>'")
-            status_key = next((k for k in STATUS_KEYS if k in item), "discharge_status")
-            status = item.get(status_key)
+            where = status_path(item) or ("discharge_status",)
+            status_key = ".".join(where)
+            status = item[where[0]].get(where[1]) if len(where) == 2 else item.get(where[0])
             if status is not None and status not in KNOWN_STATUSES:
-                spair = yamlsafe.mapping_get(item_node, status_key)
+                spair = yamlsafe.mapping_get(item_node, where[0])
                 sline = _line(spair[1]) if spair else line
                 close = difflib.get_close_matches(str(status), KNOWN_STATUSES, n=1, cutoff=0.5)
                 hint = f"did you mean {close[0]}? " if close else ""
@@ -185,11 +204,8 @@ def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractErr
     return Contract(path, name, version, entries, text, False, (root, data)), errors
 
 
-def contract_files(root: Path) -> list[Path]:
-    """Contract files under a directory, sorted so every run sees the same order."""
-    if root.is_file():
-        return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+def _file_error(problem: walk.FileProblem) -> ContractError:
+    return ContractError(problem.path, 0, problem.message, problem.fix)
 
 
 def _stat_key(path: Path) -> tuple | None:
@@ -204,9 +220,9 @@ def load_file(path: Path) -> tuple[Contract | None, list[ContractError], str, bo
     """Read one file: (contract, errors, text, had_bom)."""
     key = _stat_key(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [ContractError(path, 1, f"cannot read: {exc.strerror}", "check the path")], "", False
+        data = walk.read_limited(path)
+    except walk.FileProblem as exc:
+        return None, [_file_error(exc)], "", False
     try:
         text, bom = yamlsafe.decode(data)
     except UnicodeDecodeError as exc:
@@ -253,10 +269,9 @@ def _load_dir(root: Path, previous: ContractSet | None) -> ContractSet:
     contracts: list[Contract] = []
     errors: list[ContractError] = []
     by_id: dict[str, Entry] = {}
-    if not root.exists():
-        return ContractSet([], [ContractError(root, 0, "contracts directory not found",
-                                              "pass --contracts DIR or set falsify_contracts in the ini")], {})
-    for path in contract_files(root):
+    paths, problems = walk.contract_files(root)
+    errors.extend(_file_error(p) for p in problems)
+    for path in paths:
         old = reuse.get(path)
         if old is not None and old.stat == _stat_key(path):
             contract, errs = old, []

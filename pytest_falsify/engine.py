@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import verdict as V
+from .atomic import atomic_write, locked
 from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk
-from .rewrite import EntryUpdate, RewriteError, atomic_write, locked, rewrite_text
+from .records import EvidenceRecord
+from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
                 "device", "date", "commit")
 
 
-def contract_record(result: Mapping) -> dict:
+def contract_record(result: Mapping) -> EvidenceRecord:
     """The part of a test result that a contract file keeps."""
-    rec = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
+    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
     if rec.get("outcome") != V.FAILED:
         for k in ("message", "example", "blob"):
             rec.pop(k, None)
@@ -49,6 +51,19 @@ class Transition:
 
 
 @dataclass
+class HandClaim:
+    """A status typed by hand that the evidence does not support, kept (never lowered)."""
+
+    entry: Entry
+    claimed: str  # the status on disk
+    evidence_shows: str  # what the evidence derives
+
+    def __str__(self) -> str:
+        return (f"{self.entry.id}: claimed {self.claimed} by hand; "
+                f"evidence shows {self.evidence_shows}")
+
+
+@dataclass
 class Plan:
     updates: dict[Path, dict[str, EntryUpdate]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
@@ -57,6 +72,18 @@ class Plan:
     unbound_claims: list[Entry] = field(default_factory=list)
     pruned: list[tuple[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # ids with results but no entry
+    hand_claims: list[HandClaim] = field(default_factory=list)
+
+    def drop(self, path: Path, name: str) -> None:
+        """Forget the updates of a file that is not written: its entries keep the status
+        on disk in the tally, and none of its transitions is listed."""
+        updates = self.updates.pop(path, {})
+        for fid in updates:
+            if fid in self.statuses:
+                contract, old, _ = self.statuses[fid]
+                self.statuses[fid] = (contract, old, old)
+        self.transitions = [t for t in self.transitions
+                            if not (t.contract == name and t.id in updates)]
 
 
 def unchanged_plan(cset: ContractSet | None) -> Plan:
@@ -98,6 +125,12 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             fresh = [contract_record(r) for r in bound.get(entry.id, ())]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
+            if V.holds_hand_claim(entry.status, new, tool_derived=bool(stored)):
+                # Not a status the tool derived: it stays, and the entry is left as it is
+                # (evidence written here would make the next run treat it as derived).
+                plan.hand_claims.append(HandClaim(entry, old, new))
+                plan.statuses[entry.id] = (contract.name, old, old)
+                continue
             plan.statuses[entry.id] = (contract.name, old, new)
             if not bound.get(entry.id) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
@@ -126,13 +159,19 @@ class Rendered:
             fromfile=f"{self.path} (on disk)", tofile=f"{self.path} (derived)"))
 
 
-def render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Rendered], list[str]]:
-    """New texts of the contracts that change, plus the problems of those that cannot."""
+def render(cset: ContractSet, plan: Plan, today: _dt.date,
+           options: Options | None = None) -> tuple[list[Rendered], list[str]]:
+    """New texts of the contracts that change, plus the problems of those that cannot.
+
+    A contract that cannot be rewritten is dropped from `plan` (Plan.drop), so nothing
+    reports it as changed.
+    """
     with bulk():
-        return _render(cset, plan, today)
+        return _render(cset, plan, today, options)
 
 
-def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Rendered], list[str]]:
+def _render(cset: ContractSet, plan: Plan, today: _dt.date,
+            options: Options | None) -> tuple[list[Rendered], list[str]]:
     out: list[Rendered] = []
     problems: list[str] = []
     broken = {e.path for e in cset.errors}
@@ -142,11 +181,14 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Render
             continue
         if contract.path in broken:
             problems.append(f"{contract.path}: not rewritten: the file has validation errors")
+            plan.drop(contract.path, contract.name)
             continue
         try:
-            new = rewrite_text(contract.text, updates, today, parsed=contract.parsed)
+            new = rewrite_text(contract.text, updates, today, parsed=contract.parsed,
+                               options=options)
         except RewriteError as exc:
             problems.append(f"{contract.path}: not rewritten: {exc}")
+            plan.drop(contract.path, contract.name)
             continue
         if new != contract.text:
             out.append(Rendered(contract.path, contract.text, new, contract.bom))
@@ -154,7 +196,8 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date) -> tuple[list[Render
 
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
-          prune: Callable[[str], bool] | None, today: _dt.date) -> tuple[Plan, list[Path], list[str]]:
+          prune: Callable[[str], bool] | None, today: _dt.date,
+          options: Options | None = None) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
@@ -166,7 +209,7 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     with locked(lock_dir), bulk():
         cset = load()
         plan = make_plan(cset, results, prune)
-        rendered, problems = render(cset, plan, today)
+        rendered, problems = render(cset, plan, today, options)
         todo: list[Rendered] = []
         for r in rendered:
             if not r.path.exists():

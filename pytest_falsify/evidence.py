@@ -45,6 +45,18 @@ def plain(value: object) -> object:
     return value
 
 
+#: the report attribute with the metrics recorded as testsuite properties (junit.py)
+SUITE_METRICS = "falsify_metrics"
+
+
+def report_metrics(report: object) -> dict[str, object]:
+    """A test report's metrics: its user properties, then those kept for the JUnit
+    testsuite (junit.py), both as (name, value) pairs."""
+    pairs = [*(getattr(report, "user_properties", None) or ()),
+             *(tuple(p) for p in getattr(report, SUITE_METRICS, None) or ())]
+    return metrics(pairs)
+
+
 def metrics(user_properties: Iterable[tuple[str, object]]) -> dict[str, object]:
     """Metrics from a report's user_properties (the last value of a name wins)."""
     out: dict[str, object] = {}

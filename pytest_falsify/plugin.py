@@ -11,14 +11,30 @@ from pathlib import Path
 
 import pytest
 
-from . import engine, evidence, gpu, report, summary
+from . import (
+    engine,
+    evidence,
+    gate,
+    gpu,
+    gpu_pinning,
+    junit,
+    outcome,
+    pruning,
+    report,
+    rootdir,
+    summary,
+)
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractSet, load_dir
+from .records import Binding, BindingRun, TestResult
+from .rewrite import Options
 
 MODES = ("write", "check", "report")
 _FREEZE_AT = 200  # contracts
-_INFO = pytest.StashKey[dict]()
+_INFO = pytest.StashKey[Binding]()
+#: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -33,15 +49,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status that no test binds is an error")
+                help="check: a claimed status that no test binds is an error; every mode: a "
+                     "status set by hand that the evidence does not support is an error")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
                 help="with --run-ignored: no CUDA device is an error, not a skip")
+    g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
+                help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
+                     "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
+                  "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
+    parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
+                  default="")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
 def pytest_load_initial_conftests(early_config, parser, args: list[str]) -> None:
+    rootdir.repair(early_config, args, _VALUE_OPTIONS)
+    _split_falsify_mode(args)
+    # Before any conftest or test module can touch CUDA in this process.
+    gpu.pin(early_config)
+
+
+def _split_falsify_mode(args: list[str]) -> None:
     # `--falsify tests/` would make argparse read "tests/" as the mode: spell it out.
     out: list[str] = []
     it = iter(range(len(args)))
@@ -60,7 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in (
         "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
         "(level 'live' = real backend or artifact)",
-        "gpu: needs a CUDA device; skipped unless --run-ignored (evidence level live)",
+        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
+        "level live)",
         "ignored: opt-in test; skipped unless --run-ignored",
         "slow: long-running test, deselect with -m 'not slow'",
     ):
@@ -69,16 +102,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def falsify_evidence(record_property):
+def falsify_evidence(request: pytest.FixtureRequest):
     """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
 
-    A thin wrapper over `record_property`; numpy/cupy scalars are turned into builtins
-    (via `.item()`) so they survive xdist transport and YAML.
+    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
+    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
+    allows, without record_property's xunit2 warning (see junit.py).
     """
 
     def record(**metrics: object) -> None:
         for name, value in metrics.items():
-            record_property(name, evidence.plain(value))
+            junit.record(request.node, name, evidence.plain(value))
 
     return record
 
@@ -99,18 +133,26 @@ class FalsifySession:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
         self.mode: str | None = opt.falsify or ("report" if opt.falsify_report else None)
         self.dir = _contracts_dir(config)
+        try:
+            self.options = Options.from_ini(config.getini)
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
-        self.results: dict[str, dict] = {}
+        self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
-        self.collected: set[str] | None = None
-        self.gpu_not_run = 0
+        #: collector node id -> the children it yielded, unfiltered (see pruning.py)
+        self.children: dict[str, list[str]] = {}
+        self.gpu_not_run: set[str] = set()  # GPU tests that skipped
         self.plan: engine.Plan | None = None
         self.written: list[Path] = []
         self.problems: list[str] = []
         self.diffs: list[str] = []
         self.failed_check = False
+        self.new_failures: set[str] = set()  # node ids of failed reports (any phase)
+        self.still_falsified: list[dict] = []
+        self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
         self._frozen = False
         if self.mode is not None or self.dir.exists():
@@ -132,9 +174,19 @@ class FalsifySession:
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector):
+        # The innermost wrapper: it sees what the collector yielded before other wrappers
+        # filter it (--lf filters a file's children in place, after this copy). An empty
+        # result proves nothing (--lf returns one for every file it skips).
+        rep = yield
+        if (self.mode is not None and rep.passed and rep.result
+                and not isinstance(collector, (pytest.Session, pytest.Directory))):
+            self.children[collector.nodeid] = [c.nodeid for c in rep.result]
+        return rep
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
-        self.collected = {it.nodeid for it in items}
         bad: list[pytest.Item] = []
         for item in items:
             problem = self._bind(item)
@@ -203,109 +255,96 @@ class FalsifySession:
                 item.add_marker(pytest.mark.skip(reason=f"{what}: pass --run-ignored to run it"))
                 continue
             if is_gpu:
+                needed = _gpu_count(item)
                 ok, info = gpu.probe()
                 if not ok:
                     if opt.require_gpu:
                         raise pytest.UsageError(f"--require-gpu: {info}")
                     item.add_marker(pytest.mark.skip(reason=str(info)))
+                    continue
+                reason = gpu_pinning.count_skip_reason(needed, info.get("count", 1))
+                if reason:  # a skip: never evidence, so no status changes on a small host
+                    item.add_marker(pytest.mark.skip(reason=reason))
 
     # --- running ------------------------------------------------------------------------
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
+        junit.attach(item, rep)
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
         if info is not None:
-            data = dict(info)
+            data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
             if info["gpu"]:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
-                    data["device"] = dev
+                    data["device"] = {k: v for k, v in dev.items() if k != "count"}
+            if self._still_falsified(item.nodeid, info["ids"], rep):
+                data["still_falsified"] = True
+                # pytest's own way to say "expected failure": the run stays green and the
+                # terminal shows it as x/XFAIL with this reason; our result stays FAILED.
+                rep.outcome = "skipped"
+                rep.wasxfail = (f"still falsified: {', '.join(info['ids'])} (the committed "
+                                "FALSIFIED verdict; this failure reproduces it)")
             rep.falsify = data
         return rep
+
+    def _entry(self, fid: str):
+        if self.cset is None:
+            return None
+        by_qid = getattr(self.cset, "by_qid", None)
+        return by_qid.get(fid) if by_qid is not None else self.cset.by_id.get(fid)
+
+    def _still_falsified(self, nodeid: str, ids: list[str], rep) -> bool:
+        if self.mode is None or rep.when != "call" or not rep.failed or hasattr(rep, "wasxfail"):
+            return False
+        entries = [self._entry(fid) for fid in ids]
+        return None not in entries and gate.known_for_all(
+            ((e.status, e.stored_tests) for e in entries), nodeid)
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
             self.collect_errors += 1
 
     def pytest_runtest_logreport(self, report) -> None:
-        if report.when not in ("setup", "call", "teardown"):
-            if report.failed:  # xdist: "worker 'gw0' crashed while running ..."
-                self.crashed.append(report.nodeid)
+        if not self.is_worker:
+            junit.publish(self.config, report)
+        if report.failed:
+            self.new_failures.add(report.nodeid)
+        if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
+            self.crashed.append(report.nodeid)
             return
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
-        r = self.results.get(report.nodeid)
-        if r is None:
-            r = self.results[report.nodeid] = {
-                "test": report.nodeid, "ids": list(info["ids"]), "level": info["level"],
-                "outcome": V.SKIPPED, "metrics": {}}
-            if info.get("device"):
-                r["device"] = info["device"]
-        r["metrics"] = evidence.metrics(report.user_properties)
-        if report.when == "setup":
-            if report.failed:
-                self._set(r, V.ERROR, report)
-            elif report.skipped:
-                self._skip(r, report, info)
-        elif report.when == "call":
-            if hasattr(report, "wasxfail"):
-                self._set(r, V.XPASS if report.passed else V.XFAIL, report)
-            elif report.passed:
-                r["outcome"] = V.PASSED
-            elif report.failed:
-                if str(report.longrepr).startswith("[XPASS(strict)]"):
-                    self._set(r, V.XPASS, report)
-                else:
-                    self._set(r, V.FAILED, report)
-                    ex, blob = evidence.hypothesis_details(report.longreprtext)
-                    if ex:
-                        r["example"] = ex
-                    if blob:
-                        r["blob"] = blob
-            elif report.skipped:
-                self._skip(r, report, info)
-        elif report.failed:  # teardown error: the result cannot be trusted
-            self._set(r, V.ERROR, report)
-
-    def _skip(self, r: dict, report, info: dict) -> None:
-        if "blocked" in info:
-            r["outcome"] = V.BLOCKED
-            r["reason"] = info["blocked"].removeprefix("BLOCKER_FIXTURE_ABSENT: ")
-        else:
-            r["outcome"] = V.SKIPPED
-            lr = report.longrepr
-            r["reason"] = str(lr[2] if isinstance(lr, tuple) and len(lr) == 3 else lr)[:300]
-            if info.get("gpu"):
-                self.gpu_not_run += 1
-
-    @staticmethod
-    def _set(r: dict, outcome: str, report) -> None:
-        r["outcome"] = outcome
-        r["message"] = evidence.short_message(report)
+        if info.get("still_falsified"):
+            self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
+        r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
+        r = self.results[report.nodeid] = outcome.classify(r, report, info)
+        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
+            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
     @pytest.hookimpl(optionalhook=True)  # an xdist hook: the plugin must load without xdist
     def pytest_testnodedown(self, node, error) -> None:
         out = getattr(node, "workeroutput", None) or {}
-        ids = out.get("falsify_collected")
-        if ids is None:
+        children = out.get("falsify_children")
+        if children is None:
             self._worker_lost = True
             return
-        self.collected = (self.collected or set()) | set(ids)
+        self.children.update(children)
 
     # --- the end ----------------------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker:
-            self.config.workeroutput["falsify_collected"] = sorted(self.collected or ())
+            self.config.workeroutput["falsify_children"] = self.children
             return
         if self.mode is None:
             return
@@ -324,43 +363,49 @@ class FalsifySession:
             r.update(stamp)
         prune = self._pruner()
         today = evidence.today()
+        drift: list[str] = []
         if self.mode == "write":
             self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today)
+                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
+                self.options)
             self.problems.extend(problems)
+            if problems and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
             self.plan = engine.make_plan(self.cset, self.results, prune)
             if self.mode == "check":
-                rendered, problems = engine.render(self.cset, self.plan, today)
+                rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
-                strict = self.config.option.falsify_strict and self.plan.unbound_claims
-                if self.diffs or problems or strict:
-                    self.failed_check = True
-                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                drift = [str(r.path) for r in rendered] + problems
+        self.decision = gate.build(
+            int(session.exitstatus), new_failures=self.new_failures,
+            still_falsified=self.still_falsified, drift=drift, stale=[],
+            unproven=[e.id for e in self.plan.unbound_claims]
+            + [str(h) for h in self.plan.hand_claims],
+            strict=self.config.option.falsify_strict)
+        if self.mode == "check":
+            self.failed_check = self.decision["exit"] != gate.OK
+            session.exitstatus = self.decision["exit"]
+        elif self.config.option.falsify_strict and self.plan.hand_claims and not session.exitstatus:
+            # Hand claims the evidence does not support are errors in every mode.
+            session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
         if self.config.option.falsify_report:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
-                               self.written, self.problems, self.crashed, interrupted)
+                               self.written, self.problems, self.crashed, interrupted,
+                               gate=self.decision)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
         root = self.config.rootpath
-        full = not any("::" in str(a) for a in self.config.args) and not self._worker_lost
-        collected = self.collected if full else None
-        files = {t.split("::")[0] for t in collected} if collected else set()
-
-        def prune(test: str) -> bool:
-            file = test.split("::")[0]
-            if not (root / file).exists():
-                return True
-            return bool(collected) and file in files and test not in collected
-
-        return prune
+        # A lost worker sent no collection: prune only what is gone from disk.
+        children = {} if self._worker_lost else self.children
+        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
@@ -381,7 +426,8 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
-                                  self.crashed, self.gpu_not_run, inert):
+                                  self.crashed, len(self.gpu_not_run), inert,
+                                  strict=config.option.falsify_strict):
             tr.write_line(line)
         if self.mode == "check":
             for d in self.diffs:
@@ -389,11 +435,26 @@ class FalsifySession:
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
                 tr.write_line(f"{level}: {e.id}: claims evidence, no test binds it", yellow=True)
+        if self.decision is not None:
+            for line in summary.gate_lines(self.decision):
+                tr.write_line(line)
+        if self.mode == "check" and self.decision is not None:
+            d = self.decision
             if self.failed_check:
-                tr.write_line("falsify check FAILED: contracts on disk disagree with the tests "
-                              "(run pytest --falsify to update them)", red=True, bold=True)
+                tr.write_line(f"falsify check FAILED (exit {d['exit']}): {d['verdict']}"
+                              + (" (run pytest --falsify to update them)" if d["drift"] else ""),
+                              red=True, bold=True)
             else:
                 tr.write_line("falsify check passed: contracts agree with the tests", green=True)
+
+
+def _gpu_count(item: pytest.Item) -> int:
+    """How many GPUs a `gpu` test needs: `@pytest.mark.gpu(count=2)`; 1 by default."""
+    count = item.get_closest_marker("gpu").kwargs.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.gpu(count={count!r}): "
+                                "count must be a positive whole number")
+    return count
 
 
 @pytest.hookimpl(trylast=True)

@@ -8,16 +8,18 @@ from pathlib import Path
 
 from . import verdict as V
 from .engine import Plan
+from .gate import Gate
+from .records import FalsifierRow, Report, TestResult
 
 FORMAT = "pytest-falsify-report/1"
 
 
 def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
-          results: Mapping[str, Mapping], written: Iterable[Path], problems: Iterable[str],
-          crashed: Iterable[str], interrupted: bool = False) -> dict:
+          results: Mapping[str, TestResult], written: Iterable[Path], problems: Iterable[str],
+          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None) -> Report:
     """The report of one run; `interrupted`: the run wrote no contract (Ctrl-C, collection
     errors), so its statuses are the ones on disk and `falsify apply` ignores its tests."""
-    falsifiers = []
+    falsifiers: list[FalsifierRow] = []
     if plan is not None:
         tests_of: dict[str, list[str]] = {}
         for test, r in results.items():
@@ -36,32 +38,43 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "tests": [dict(results[k]) for k in sorted(results)],
         "crashed": sorted(crashed),
         "unbound_claims": [e.id for e in plan.unbound_claims] if plan else [],
+        "hand_claims": [{"id": h.entry.id, "claimed": h.claimed, "evidence_shows": h.evidence_shows}
+                        for h in plan.hand_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),
+        "gate": dict(gate) if gate is not None else None,
     }
 
 
 def dump(report: Mapping, path: Path) -> None:
-    from .rewrite import atomic_write
+    from .atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode())
 
 
-def load(path: Path) -> dict:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+def load(path: Path) -> Report:
+    """A report from disk. ValueError (naming `path`) when it is not JSON or not a report;
+    OSError when it cannot be read."""
+    try:
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a pytest-falsify report (not UTF-8: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not a pytest-falsify report "
+                         f"(invalid JSON: {exc.msg}, column {exc.colno})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pytest-falsify report (format {FORMAT!r} expected)")
     return data
 
 
-def merge_results(reports: Iterable[Mapping]) -> dict[str, dict]:
+def merge_results(reports: Iterable[Mapping]) -> dict[str, TestResult]:
     """One result per test across reports: a failure anywhere wins, then a live pass."""
-    by_test: dict[str, list[Mapping]] = {}
+    by_test: dict[str, list[TestResult]] = {}
     for rep in reports:
         for t in rep.get("tests", ()):
             by_test.setdefault(str(t["test"]), []).append(t)
-    out: dict[str, dict] = {}
+    out: dict[str, TestResult] = {}
     for test, rs in by_test.items():
         best = V.worst_of(rs)
         if best is not None:

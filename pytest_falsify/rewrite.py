@@ -3,29 +3,24 @@
 Why not ruamel.yaml round-trip: it re-indents and re-wraps whole files, so a status change
 would produce a diff nobody can review. Instead the file is composed with PyYAML, whose
 node marks give character offsets, and only the spans that must change are spliced, in
-the style the file already uses. The result is re-parsed and compared with the intended
-data; any other difference aborts the edit (the file is then left untouched).
+the style the file already uses (see style.py). The result is re-parsed and compared with
+the intended data; any other difference aborts the edit (the file is then left untouched).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import functools
-import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import yaml
 
-from . import yamlsafe
-from .contracts import BLOCKS, STATUS_KEYS
+from . import style, yamlemit, yamlsafe
+from .contracts import BLOCKS, STATUS_KEYS, status_path
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class RewriteError(Exception):
@@ -37,11 +32,30 @@ class EntryUpdate:
     id: str
     old_status: str | None
     status: str | None  # None: keep
-    evidence: dict | None  # None: keep
+    evidence: dict | None  # None: keep (keys the plugin owns inside `evidence:`)
 
     @property
     def transition(self) -> bool:
         return self.status is not None and self.status != self.old_status
+
+
+@dataclass(frozen=True)
+class Options:
+    """Project settings of the rewrite (ini options of the plugin)."""
+
+    tool: str = "pytest-falsify"
+    verdicts: Mapping[str, str] = field(default_factory=lambda: dict(style.DEFAULT_VERDICTS))
+
+    @classmethod
+    def from_ini(cls, get: Callable[[str], object]) -> Options:
+        """From the ini options (`get(name)`: the value, or ''/None when unset); raises
+        ValueError with the option's name on a bad value."""
+        text = get("falsify_verdict_map")
+        if not text:
+            return cls()
+        if isinstance(text, list):
+            text = " ".join(map(str, text))
+        return cls(verdicts=style.parse_verdicts(str(text)))
 
 
 def bump_minor(version: str) -> str | None:
@@ -53,92 +67,18 @@ def bump_minor(version: str) -> str | None:
     return f"{major}.{minor}.0" if patch is not None else f"{major}.{minor}"
 
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
-# Reads as a number to some YAML parser (1e3 is a float in YAML 1.2): always quoted.
-_NUMERIC = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_RESOLVER = yaml.resolver.Resolver()
-
-
-def _flow(value: object) -> str | None:
-    """Flow YAML of simple data, or None when PyYAML's emitter must decide.
-
-    PyYAML's pure-Python representer costs ~0.1 ms a call, which is most of the time of
-    rewriting 2,000 files; evidence records are simple, so they are emitted here. The
-    rewrite re-parses its output, and a property test checks this against yaml.safe_load.
-    """
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return None
-        text = repr(value)
-        if "." not in text and "e" in text:  # YAML 1.1 floats need a dot: 1e-09 -> 1.0e-09
-            text = text.replace("e", ".0e", 1)
-        return text
-    if isinstance(value, str):
-        return _flow_str(value)
-    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        parts = []
-        for k, v in value.items():
-            fk, fv = (_flow(k) if isinstance(k, str) else None), _flow(v)
-            if fk is None or fv is None:
-                return None
-            parts.append(f"{fk}: {fv}")
-        return "{" + ", ".join(parts) + "}"
-    if isinstance(value, list):
-        items = [_flow(v) for v in value]
-        return None if any(i is None for i in items) else "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _flow_str(value: str) -> str | None:
-    if (_PLAIN.match(value) and not _NUMERIC.match(value)
-            and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"):
-        return value
-    if value.isprintable() and value == value.strip() and value:
-        return "'" + value.replace("'", "''") + "'"
-    return None
-
-
-def _dump(value: object, flow: bool) -> str:
-    if flow:
-        fast = _flow(value)
-        if fast is not None:
-            return fast
-    out = yaml.dump(value, Dumper=_Dumper, default_flow_style=flow, sort_keys=False,
-                    width=10**9, allow_unicode=True)
-    if out.endswith("\n...\n"):
-        out = out[:-5]
-    return out.rstrip("\n")
-
-
-def _block_lines(key: str, value: object) -> list[str]:
-    """`key: value` as block lines; lists of mappings get one flow line per item, so an
-    evidence record is one reviewable line of the diff."""
-    if not isinstance(value, dict):
-        return _dump({key: value}, flow=False).split("\n")
-    lines = [f"{key}:"]
-    for k, v in value.items():
-        if isinstance(v, list) and v and all(isinstance(i, dict) for i in v):
-            lines.append(f"  {k}:" if str(k).isidentifier() else f"  {_dump(k, flow=True)}:")
-            lines.extend(f"  - {_dump(i, flow=True)}" for i in v)
-        else:
-            lines.extend("  " + ln for ln in _dump({k: v}, flow=False).split("\n"))
-    return lines
-
-
 def _node_end(node: yaml.Node) -> int:
     if isinstance(node, yaml.ScalarNode) or node.flow_style or not node.value:
         return node.end_mark.index
     last = node.value[-1]
     return _node_end(last[1] if isinstance(node, yaml.MappingNode) else last)
+
+
+def _last_scalar(node: yaml.Node) -> yaml.Node:
+    while not isinstance(node, yaml.ScalarNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, yaml.MappingNode) else last
+    return node
 
 
 def _after_line(text: str, pos: int) -> int:
@@ -149,16 +89,78 @@ def _after_line(text: str, pos: int) -> int:
     return len(text) if i == -1 else i + 1
 
 
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
 def _scalar_like(old: yaml.ScalarNode, new: str) -> str:
-    style = old.style if old.style in ("'", '"') else ""
-    return f"{style}{new}{style}"
+    style_ = old.style if old.style in ("'", '"') else ""
+    return yamlemit.scalar(new, style_) if style_ else new
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def shared_nodes(root: yaml.Node) -> set[int]:
+    """ids of the nodes reached more than once (through an alias or a merge key), and of
+    everything under them: editing one of them would change every place that uses it."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+
+    def mark(node: yaml.Node) -> None:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if id(n) in shared:
+                continue
+            shared.add(id(n))
+            if isinstance(n, yaml.MappingNode):
+                stack.extend(x for pair in n.value for x in pair)
+            elif isinstance(n, yaml.SequenceNode):
+                stack.extend(n.value)
+
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            mark(n)
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if k.tag == _MERGE_TAG:  # not flattened yet: what it merges is shared
+                    mark(v)
+                stack.extend((k, v))
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return shared
 
 
 class _Edit:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, shared: set[int]) -> None:
         self.text = text
+        self.shared = shared
         self.nl = "\r\n" if "\r\n" in text else "\n"
         self.splices: list[tuple[int, int, str]] = []
+
+    def guard(self, what: str, *nodes: yaml.Node | None) -> None:
+        """Refuse to edit a node that is reached through an alias or merge key."""
+        for node in nodes:
+            if node is None:
+                continue
+            pairs = node.value if isinstance(node, yaml.MappingNode) else ()
+            if id(node) in self.shared or any(
+                    id(k) in self.shared or k.tag == _MERGE_TAG for k, _ in pairs):
+                raise RewriteError(
+                    f"{what} (line {_line(node)}) is shared through a YAML anchor/alias or "
+                    "merge key ('<<'); editing it would change the entries that use it too: "
+                    "write it out in full")
+            for k, _ in pairs:
+                if self.text[_line_start(self.text, k.start_mark.index):k.start_mark.index] \
+                        .rstrip(" -{,").endswith("?") or self.text[:k.start_mark.index].endswith("? "):
+                    raise RewriteError(f"{what} (line {_line(k)}) uses an explicit '? key'; "
+                                       "write it as 'key: value'")
 
     def replace(self, start: int, end: int, new: str) -> None:
         self.splices.append((start, end, new))
@@ -169,17 +171,27 @@ class _Edit:
         body = "".join(" " * indent + ln + self.nl for ln in lines)
         self.splices.append((pos, pos, prefix + body))
 
+    def insert_before_line(self, pos: int, lines: list[str], indent: int) -> None:
+        start = _line_start(self.text, pos)
+        self.splices.append((start, start, "".join(" " * indent + ln + self.nl for ln in lines)))
+
+    def _flow_sep(self, close: int, empty: bool) -> str:
+        """', ' before a new last item of a flow collection, or ' ' after a trailing comma."""
+        if empty:
+            return ""
+        return " " if self.text[:close].rstrip().endswith(",") else ", "
+
     def set_key(self, mapping: yaml.MappingNode, key: str, value: object, after: int | None) -> None:
         """Replace the value of `key` in `mapping`, or add the key, in the mapping's style."""
         pair = yamlsafe.mapping_get(mapping, key)
         if mapping.flow_style:
-            flow_value = _dump(value, flow=True)
+            flow_value = yamlemit.dump(value, flow=True)
             if pair is not None:
                 _, v = pair
                 self.replace(v.start_mark.index, v.end_mark.index, flow_value)
             else:
                 close = mapping.end_mark.index - 1
-                sep = ", " if mapping.value else ""
+                sep = self._flow_sep(close, not mapping.value)
                 self.replace(close, close, f"{sep}{key}: {flow_value}")
             return
         indent = mapping.value[0][0].start_mark.column
@@ -191,9 +203,9 @@ class _Edit:
                 self.replace(v.start_mark.index, v.end_mark.index, _scalar_like(v, value))
             else:
                 self.insert_lines(after if after is not None else _node_end(mapping),
-                                  [f"{key}: {value}"], indent)
+                                  [f"{key}: {yamlemit.scalar(value)}"], indent)
             return
-        block = _block_lines(key, value)
+        block = yamlemit.block_lines(key, value)
         if pair is not None:
             k, v = pair
             end = _after_line(self.text, _node_end(v))
@@ -203,25 +215,27 @@ class _Edit:
         else:
             self.insert_lines(after if after is not None else _node_end(mapping), block, indent)
 
-    def append_item(self, seq: yaml.SequenceNode, item: dict) -> None:
+    def add_item(self, seq: yaml.SequenceNode, lines: list[str], first: bool) -> None:
+        """Add an item (`lines`, the first starting '- ') as the first or last of `seq`."""
         if seq.flow_style or not seq.value:
-            close = seq.end_mark.index - 1
-            if self.text[close] != "]":
+            if len(lines) != 1 or self.text[seq.end_mark.index - 1] != "]":
                 raise RewriteError("changelog is neither a block nor a flow list")
-            sep = ", " if seq.value else ""
-            self.replace(close, close, sep + _dump(item, flow=True))
+            item = lines[0][2:]
+            if first and seq.value:
+                at = self.text.index("[", seq.start_mark.index) + 1
+                self.replace(at, at, f"{item}, ")
+            else:
+                close = seq.end_mark.index - 1
+                self.replace(close, close, self._flow_sep(close, not seq.value) + item)
             return
-        last = seq.value[-1]
-        col = last.start_mark.column - 2  # the '- ' before the item
-        if col < 0 or self.text[last.start_mark.index - 2] != "-":
+        near = seq.value[0] if first else seq.value[-1]
+        col = near.start_mark.column - 2  # the '- ' before the item
+        if col < 0 or self.text[near.start_mark.index - 2] != "-":
             raise RewriteError("changelog items are not '- ' items")
-        flow = bool(getattr(last, "flow_style", False)) and isinstance(last, yaml.MappingNode)
-        if flow:
-            lines = ["- " + _dump(item, flow=True)]
+        if first:
+            self.insert_before_line(near.start_mark.index, lines, col)
         else:
-            dumped = _dump([item], flow=False).split("\n")
-            lines = dumped
-        self.insert_lines(_node_end(last), lines, col)
+            self.insert_lines(_node_end(near), lines, col)
 
     def apply(self) -> str:
         out = self.text
@@ -236,12 +250,29 @@ class _Edit:
         return out
 
 
+def unrewritable(text: str) -> str | None:
+    """Why a text cannot be spliced at all, or None."""
+    cr = text.count("\r")
+    if cr and cr != text.count("\r\n"):
+        return ("line endings are bare CR ('\\r', old Mac style) or mixed; save the file "
+                "with LF or CRLF line endings")
+    return None
+
+
 def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
-                 tool: str = "pytest-falsify", parsed: tuple[yaml.Node, object] | None = None) -> str:
+                 tool: str | None = None, parsed: tuple[yaml.Node, object] | None = None,
+                 options: Options | None = None) -> str:
     """The contract text with `updates` applied; unchanged text when nothing changes.
 
     `parsed` is the (node tree, data) of `text` when the caller has it already.
+    Raises RewriteError, saying why, when the file cannot be edited safely.
     """
+    opts = options or Options()
+    if tool is not None:
+        opts = Options(tool, opts.verdicts)
+    why = unrewritable(text)
+    if why:
+        raise RewriteError(why)
     if parsed is None:
         try:
             root = yamlsafe.compose(text)
@@ -252,9 +283,10 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
         root, old = parsed
     if not isinstance(root, yaml.MappingNode) or not isinstance(old, dict):
         raise RewriteError("not a contract mapping")
+    shared = shared_nodes(root)
     # Copy on write: `expected` shares every untouched object with `old`, which stays intact.
     expected = dict(old)
-    edit = _Edit(text)
+    edit = _Edit(text, shared)
     transitions: list[str] = []
     touched: set[int] = set()  # ids of the item nodes edited
     for block in BLOCKS:
@@ -262,43 +294,116 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
         if pair is None or not isinstance(pair[1], yaml.SequenceNode):
             continue
         expected[block] = items = list(expected[block])
+        new_key = style.sibling_status_key(items, STATUS_KEYS, "discharge_status")
         for idx, (item_node, item) in enumerate(zip(pair[1].value, items, strict=True)):
             if not isinstance(item, dict) or item.get("id") not in updates:
                 continue
+            u = updates[item["id"]]
+            if not _changes(item, u, opts):
+                continue
+            edit.guard(f"{u.id}: its entry", item_node)
             item = items[idx] = dict(item)
             touched.add(idx if block == BLOCKS[0] else -1 - idx)
-            u = updates[item["id"]]
-            key = next((k for k in STATUS_KEYS if k in item), "discharge_status")
-            after = None
-            if u.status is not None and item.get(key) != u.status:
-                edit.set_key(item_node, key, u.status, None)
-                spair = yamlsafe.mapping_get(item_node, key)
-                after = _node_end(spair[1]) if spair else None
-                transitions.append(f"{u.id}: {item.get(key) or 'UNBOUND'} -> {u.status}")
-                item[key] = u.status
-            if u.evidence is not None and item.get("evidence") != u.evidence:
-                current = item.get("evidence")
-                if current is not None and not (isinstance(current, dict) and "tests" in current):
-                    raise RewriteError(
-                        f"{u.id}: 'evidence' holds hand-written content the plugin would overwrite; "
-                        "rename that key (e.g. to notes) and run again")
-                if after is not None and yamlsafe.mapping_get(item_node, key) is None:
-                    after = None  # status inserted at the end: put evidence there too
-                edit.set_key(item_node, "evidence", u.evidence, after)
-                item["evidence"] = u.evidence
+            _edit_entry(edit, item_node, item, u, new_key, opts, transitions)
     if transitions:
-        _bump(edit, root, expected, transitions, today, tool)
+        _bump(edit, root, expected, transitions, today, opts.tool)
     if not edit.splices:
         return text
+    _check_eof(text, root, edit)
     new_text = edit.apply()
     try:
         new_root = yamlsafe.compose(new_text, check=False)
-        ok = _same(text, root, new_text, new_root, expected, touched, old)
+        if shared:  # text compare cannot see through aliases: compare the resolved data
+            got = yamlsafe.construct(new_root)
+            ok = got == expected or got == _normalize(expected)
+        else:
+            ok = _same(text, root, new_text, new_root, expected, touched, old)
     except yamlsafe.YamlProblem as exc:
         raise RewriteError(f"edit produced invalid YAML at line {exc.line}: {exc.message}") from None
     if not ok:
         raise RewriteError("edit changed more than the intended values")
     return new_text
+
+
+def _status_at(item: dict, path: tuple[str, ...]) -> object:
+    return item[path[0]].get(path[1]) if len(path) == 2 else item.get(path[0])
+
+
+def _changes(item: dict, u: EntryUpdate, opts: Options) -> bool:
+    path = status_path(item)
+    status = _status_at(item, path) if path else None
+    if u.status is not None and status != u.status:
+        return True
+    if u.evidence is not None:
+        ev = item.get("evidence")
+        have = ev if isinstance(ev, dict) else {}
+        if ev is not None and not isinstance(ev, dict) or any(have.get(k) != v for k, v in u.evidence.items()):
+            return True
+    final = u.status if u.status is not None else status
+    verdict = item.get("verdict")
+    return (isinstance(verdict, str) and isinstance(final, str)
+            and verdict != style.verdict_for(final, verdict, opts.verdicts))
+
+
+def _edit_entry(edit: _Edit, node: yaml.MappingNode, item: dict, u: EntryUpdate, new_key: str,
+                opts: Options, transitions: list[str]) -> None:
+    """Status (where the entry keeps it), verdict and evidence of one entry."""
+    path = status_path(item) or (new_key,)
+    after = None
+    status = _status_at(item, path)
+    if u.status is not None and status != u.status:
+        if len(path) == 2:  # kept in a nested block: written there, never a second key
+            sub_node = yamlsafe.mapping_get(node, path[0])[1]  # type: ignore[index]
+            edit.guard(f"{u.id}: {path[0]}", sub_node)
+            edit.set_key(sub_node, path[1], u.status, None)  # type: ignore[arg-type]
+            item[path[0]] = dict(item[path[0]], **{path[1]: u.status})
+        else:
+            edit.set_key(node, path[0], u.status, None)
+            spair = yamlsafe.mapping_get(node, path[0])
+            after = _node_end(spair[1]) if spair else None
+            item[path[0]] = u.status
+        transitions.append(f"{u.id}: {status or 'UNBOUND'} -> {u.status}")
+        status = u.status
+    verdict = item.get("verdict")
+    if isinstance(verdict, str) and isinstance(status, str):
+        want = style.verdict_for(status, verdict, opts.verdicts)
+        if want != verdict:
+            edit.set_key(node, "verdict", want, None)
+            item["verdict"] = want
+    if u.evidence is None:
+        return
+    current = item.get("evidence")
+    if current is not None and not isinstance(current, dict):
+        raise RewriteError(
+            f"{u.id}: 'evidence' holds hand-written content (not a mapping) the plugin would overwrite; "
+            "rename that key (e.g. to notes) and run again")
+    if all((current or {}).get(k) == v for k, v in u.evidence.items()):
+        return
+    epair = yamlsafe.mapping_get(node, "evidence")
+    if current and epair is not None and isinstance(epair[1], yaml.MappingNode):
+        # Only the plugin's own keys change: hand-written keys and comments survive.
+        edit.guard(f"{u.id}: evidence", epair[1])
+        for k, v in u.evidence.items():
+            if current.get(k) != v:
+                edit.set_key(epair[1], k, v, None)
+        item["evidence"] = dict(current, **u.evidence)
+        return
+    if after is not None and yamlsafe.mapping_get(node, path[0]) is None:
+        after = None  # status inserted at the end: put evidence there too
+    edit.set_key(node, "evidence", dict(u.evidence), after)
+    item["evidence"] = dict(u.evidence)
+
+
+def _check_eof(text: str, root: yaml.Node, edit: _Edit) -> None:
+    """A block scalar that ends the file without a newline would gain one from any edit
+    after it (its value changes): refuse, and say how to fix it."""
+    if text.endswith("\n"):
+        return
+    last = _last_scalar(root)
+    if isinstance(last, yaml.ScalarNode) and last.style in ("|", ">") and any(
+            end > last.start_mark.index for _, end, _ in edit.splices):
+        raise RewriteError(f"the file ends inside a block scalar (line {_line(last)}) with no "
+                           "final newline; add a newline at the end of the file")
 
 
 def _equal(node: yaml.Node, want: object) -> bool:
@@ -368,85 +473,54 @@ def _same(old_text: str, old_root: yaml.MappingNode, new_text: str, new_root: ya
 
 def _normalize(data: object) -> object:
     # Round-trip through YAML so that our rendered values compare as the loader sees them.
-    return yaml.load(_dump(data, flow=False), Loader=yamlsafe.Loader)
+    return yaml.load(yamlemit.dump(data, flow=False), Loader=yamlsafe.Loader)
 
 
 def _bump(edit: _Edit, root: yaml.MappingNode, expected: dict, transitions: list[str],
           today: _dt.date, tool: str) -> None:
-    pair = yamlsafe.mapping_get(root, "metadata")
-    meta = expected.get("metadata")
-    if pair is None or not isinstance(pair[1], yaml.MappingNode) or not isinstance(meta, dict):
-        return  # nowhere to record a version; the statuses are still written
-    meta = expected["metadata"] = dict(meta)
-    if isinstance(meta.get("changelog"), list):
-        meta["changelog"] = list(meta["changelog"])
-    mnode = pair[1]
-    version = meta.get("version")
-    new_version = bump_minor(version) if isinstance(version, str) else None
-    if new_version is not None:
-        edit.set_key(mnode, "version", new_version, None)
-        meta["version"] = new_version
-    entry = {"version": new_version or str(version) if version is not None else None,
-             "date": today, "changes": [f"{t} ({tool})" for t in transitions]}
-    if entry["version"] is None:
-        del entry["version"]
-    cpair = yamlsafe.mapping_get(mnode, "changelog")
-    if cpair is not None and isinstance(cpair[1], yaml.SequenceNode) and isinstance(meta.get("changelog"), list):
-        edit.append_item(cpair[1], entry)
-        meta["changelog"].append(entry)
-    elif cpair is None:
+    """Bump the version where the file keeps it and add a changelog entry in its style."""
+    mpair = yamlsafe.mapping_get(root, "metadata")
+    mnode = mpair[1] if mpair is not None and isinstance(mpair[1], yaml.MappingNode) else None
+    if mnode is not None and isinstance(expected.get("metadata"), dict):
+        meta = expected["metadata"] = dict(expected["metadata"])
+    else:
+        mnode, meta = None, None
+    # Where the version lives: metadata.version, a top-level version, or both (kept equal).
+    homes = [(n, d) for n, d in ((mnode, meta), (root, expected))
+             if n is not None and d is not None and "version" in d]
+    versions = [str(d["version"]) for _, d in homes if isinstance(d["version"], str)]
+    bumped = [b for b in map(bump_minor, versions) if b is not None]
+    new_version = max(bumped, key=_version_key) if bumped else None
+    for node, data in homes:
+        if new_version is not None and data["version"] != new_version:
+            edit.guard("the version", yamlsafe.mapping_get(node, "version")[1])  # type: ignore[index]
+            edit.set_key(node, "version", new_version, None)
+            data["version"] = new_version
+    version = new_version or (str(homes[0][1]["version"]) if homes else None)
+    changes = [f"{t} ({tool})" for t in transitions]
+    # Where the changelog lives: under metadata, else at the top level, else a new one
+    # under metadata (nothing is added to a file without metadata).
+    for node, data in ((mnode, meta), (root, expected)):
+        if node is None or data is None or "changelog" not in data:
+            continue
+        cnode = yamlsafe.mapping_get(node, "changelog")[1]  # type: ignore[index]
+        items = data["changelog"]
+        if not isinstance(cnode, yaml.SequenceNode) or not isinstance(items, list):
+            return  # a changelog that is not a list is left alone
+        edit.guard("the changelog", cnode)
+        shape = style.Changelog.of(cnode, items)
+        lines, entry = shape.entry(version, today, changes, flow_only=bool(cnode.flow_style)
+                                   or not cnode.value)
+        edit.add_item(cnode, lines, first=shape.newest_first)
+        data["changelog"] = [entry, *items] if shape.newest_first else [*items, entry]
+        return
+    if mnode is not None and meta is not None:
+        entry = {"version": version, "date": today, "changes": changes}
+        if version is None:
+            del entry["version"]
         edit.set_key(mnode, "changelog", [entry], None)
         meta["changelog"] = [entry]
 
 
-# --- files ---------------------------------------------------------------------------
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory, fsync, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def locked(directory: Path, timeout: float = 120.0) -> Iterator[None]:
-    """An exclusive lock on a contracts directory across processes.
-
-    fcntl/msvcrt rather than the `filelock` package keeps the plugin's dependencies at
-    pytest + pyyaml; the lock file `.falsify.lock` is git-ignored (*.lock).
-    """
-    import time
-
-    lock_path = directory / ".falsify.lock"
-    f = open(lock_path, "a+b")  # noqa: SIM115 - held for the with-block
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if os.name == "nt":  # pragma: no cover - exercised on Windows only
-                    import msvcrt
-
-                    f.seek(0)
-                    msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-                else:
-                    import fcntl
-
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not lock {lock_path} within {timeout:.0f}s") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        f.close()  # closing releases the lock
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))

@@ -6,7 +6,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import verdict as V
+from .contracts import Entry
 from .engine import Plan
+from .gate import Gate
 
 COLUMNS = ("DISCHARGED", "PARTIAL", "BLOCKER", "UNBOUND", "FALSIFIED")
 _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
@@ -29,6 +32,52 @@ def tally(plan: Plan) -> dict[str, dict[str, int]]:
     return out
 
 
+def total(rows: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The TOTAL row: every column summed over the contracts."""
+    out = dict.fromkeys(COLUMNS + ("OTHER",), 0)
+    for row in rows.values():
+        for k, v in row.items():
+            out[k] += v
+    return out
+
+
+def denominators(plan: Plan, evidenced: int, evidenced_label: str = "evidenced this run",
+                 not_run: dict[str, int] | None = None) -> str:
+    """`N claims · K evidenced this run · F falsified · P partial · U unbound · S not run (...)`:
+    every count with the whole it is a part of, so no count reads as more than it is."""
+    new = [n for _c, _o, n in plan.statuses.values()]
+    parts = [f"{len(new)} claims", f"{evidenced} {evidenced_label}",
+             f"{new.count('FALSIFIED')} falsified", f"{new.count('PARTIAL_ALGORITHM_LEVEL')} partial",
+             f"{new.count('UNBOUND')} unbound"]
+    if not_run is not None:
+        n = sum(not_run.values())
+        why = ", ".join(f"{k}: {v}" for k, v in sorted(not_run.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{n} not run" + (f" ({why})" if why else ""))
+    return " · ".join(parts)
+
+
+def _failing(entry: Entry) -> str:
+    bad = [t for t in entry.stored_tests if t.get("outcome") == V.FAILED]
+    if not bad:
+        return "no failing test on record"
+    first = bad[0]
+    msg = f": {first['message']}" if first.get("message") else ""
+    more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+    return f"failing test {first['test']}{more}{msg}"
+
+
+def named_claims(entries: Iterable[Entry], partial: bool = True) -> list[str]:
+    """One line per FALSIFIED entry (with its failing test on record), then, with
+    `partial`, one per PARTIAL_ALGORITHM_LEVEL entry."""
+    entries = list(entries)
+    out = [f"FALSIFIED {e.id} ({_rel(e.path)}:{e.line}): {_failing(e)}"
+           for e in entries if e.status == "FALSIFIED"]
+    if partial:
+        out += [f"PARTIAL   {e.id} ({_rel(e.path)}:{e.line}): algorithm-level evidence only; "
+                f"discharge_level: {e.level}" for e in entries if e.status == "PARTIAL_ALGORITHM_LEVEL"]
+    return out
+
+
 def format_row(name: str, row: dict[str, int], width: int) -> str:
     cells = "  ".join(f"{row[c]:>3} {c}" for c in COLUMNS)
     other = f"  {row['OTHER']:>3} OTHER" if row.get("OTHER") else ""
@@ -37,13 +86,10 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
-          max_rows: int = 50) -> list[str]:
+          max_rows: int = 50, strict: bool = False) -> list[str]:
     out: list[str] = []
     rows = tally(plan)
-    total = dict.fromkeys(COLUMNS + ("OTHER",), 0)
-    for row in rows.values():
-        for k, v in row.items():
-            total[k] += v
+    sums = total(rows)
     width = max([len(n) for n in rows] + [5])
     names = sorted(rows)
     changed = {t.contract for t in plan.transitions}
@@ -52,7 +98,7 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(format_row(n, rows[n], width))
     if len(shown) < len(names):
         out.append(f"({len(names) - len(shown)} unchanged contracts not listed)")
-    out.append(format_row("TOTAL", total, width))
+    out.append(format_row("TOTAL", sums, width))
     if plan.transitions:
         out.append("transitions:")
         out.extend(f"  {t}" for t in plan.transitions)
@@ -60,6 +106,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append("transitions: none")
     for e in plan.unbound_claims:
         out.append(f"  {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+    for h in plan.hand_claims:  # kept, never lowered; an error with --falsify-strict
+        out.append(f"  {'error' if strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:
@@ -76,4 +124,19 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.extend(f"  {p}" for p in written)
     elif mode == "report":
         out.append("report mode: no contract file written")
+    return out
+
+
+def gate_lines(g: Gate) -> list[str]:
+    """What the gate saw, one kind per line group, so drift, new failures, stale claims and
+    known findings never read alike."""
+    out: list[str] = []
+    for sf in g["still_falsified"]:
+        out.append(f"still falsified (known finding, not a new failure): {sf['id']}: {sf['test']}")
+    for t in g["new_failures"]:
+        out.append(f"new failure: {t}")
+    for f in g["drift"]:
+        out.append(f"drift: {_rel(Path(f)) if Path(f).is_absolute() else f}")
+    for s in g["stale"]:
+        out.append(f"stale: {s}")
     return out

@@ -1,6 +1,6 @@
 """The verdict: a falsifier's status derived from the evidence of its bound tests.
 
-Pure functions only, so the table of DESIGN.md is tested exhaustively without pytest.
+Pure functions only, so the table of docs/design.md is tested exhaustively without pytest.
 """
 
 from __future__ import annotations
@@ -44,6 +44,29 @@ def verdict(current: str | None, discharge_level: str, evidence: Iterable[Mappin
     if discharge_level == "algorithm" or any(e.get("level") == "live" for e in passes):
         return "DISCHARGED"
     return "PARTIAL_ALGORITHM_LEVEL"
+
+
+#: How much a status claims. A status the tool did not derive is never lowered by evidence
+#: without a failure (a pass at a lower level, or blocked tests): see `holds_hand_claim`.
+CLAIM_STRENGTH = {
+    "DISCHARGED": 3,
+    "ACTIVE_WITH_LIVE_EVIDENCE": 3,
+    "PARTIAL_ALGORITHM_LEVEL": 2,
+    "FUNCTIONAL": 2,
+    "BLOCKER_FIXTURE_ABSENT": 1,
+}
+
+
+def holds_hand_claim(on_disk: str | None, derived: str, tool_derived: bool) -> bool:
+    """True when `on_disk`, a status typed by hand, stays although the evidence gives `derived`.
+
+    Only a claim the tool did not derive is held (`tool_derived`: the entry carries evidence
+    records the tool wrote), only against a weaker status, and never against a failure:
+    FALSIFIED always goes through.
+    """
+    if tool_derived or derived == "FALSIFIED":
+        return False
+    return CLAIM_STRENGTH.get(derived, 0) < CLAIM_STRENGTH.get(on_disk or "", 0)
 
 
 def merge(stored: Iterable[Mapping], fresh: Iterable[Mapping]) -> list[dict]:

@@ -15,6 +15,12 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Most nodes a document may expand to once aliases are followed (billion-laughs guard).
 MAX_EXPANDED_NODES = 200_000
+#: Largest contract file read at all; checked before reading (a contract is a few KB).
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: Texts longer than this have their events counted before any node is built: a node
+#: costs ~300 bytes, so a 4 MB flow list would otherwise take ~600 MB before the count
+#: above could refuse it. Below this size a document cannot reach that many nodes.
+PRECOUNT_CHARS = 256 * 1024
 
 
 class YamlProblem(Exception):
@@ -38,6 +44,8 @@ def compose(text: str, check: bool = True) -> yaml.Node | None:
 
     `check=False` only for text this package has just produced from checked text.
     """
+    if len(text) > PRECOUNT_CHARS:
+        _count_events(text)
     loader = Loader(text)
     try:
         try:
@@ -68,6 +76,29 @@ def compose(text: str, check: bool = True) -> yaml.Node | None:
     return node
 
 
+def _count_events(text: str) -> None:
+    """Refuse a document of more than MAX_EXPANDED_NODES events, in constant memory.
+
+    The parser's events are dropped as they come, so nothing grows with the input; the
+    syntax errors are left to the composer, which reports them with their lines.
+    """
+    loader = Loader(text)
+    n = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            n += 1
+            if n > MAX_EXPANDED_NODES:
+                raise YamlProblem(event.start_mark.line + 1,
+                                  f"more than {MAX_EXPANDED_NODES} YAML nodes "
+                                  f"(limit MAX_EXPANDED_NODES)",
+                                  "split the contract; a contract holds a few hundred nodes")
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+
+
 _STD = "tag:yaml.org,2002:"
 _STD_SCALARS = frozenset(_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp",
                                           "binary", "merge", "value"))
@@ -91,11 +122,15 @@ def check_node(root: yaml.Node) -> None:
         # counts the *expanded* size without expanding anything.
         key = id(node)
         if key in sizes:
+            if sizes[key] == 0:  # still being counted: the alias points at an ancestor
+                raise YamlProblem(node.start_mark.line + 1,
+                                  "a recursive alias (an anchor used inside itself)",
+                                  "copy the data instead; contracts hold plain, finite data")
             return sizes[key]
         if depth > 200:
             raise YamlProblem(node.start_mark.line + 1, "YAML nesting deeper than 200 levels",
                               "flatten the structure")
-        sizes[key] = 1  # guards against recursive aliases
+        sizes[key] = 0  # in progress
         if _bad_tag(node.tag or ""):
             raise YamlProblem(node.start_mark.line + 1, f"tag {node.tag!r} is not allowed in a contract",
                               "remove the tag; contracts hold plain YAML data only")
@@ -135,6 +170,37 @@ def construct(node: yaml.Node) -> object:
         mark = exc.problem_mark
         raise YamlProblem(mark.line + 1 if mark else 1, f"YAML value error: {exc.problem}",
                           "use plain YAML scalars, lists and mappings") from None
+    except Exception:  # noqa: BLE001 - PyYAML's scalar constructors raise bare errors
+        # ValueError (2026-13-45, !!int abc, a 5,000-digit int), KeyError (!!bool maybe),
+        # AttributeError (!!timestamp x): none carries a mark, so find the scalar again.
+        raise _bad_scalar(node) from None
+
+
+def _bad_scalar(root: yaml.Node) -> YamlProblem:
+    """The problem of the first scalar of `root` that does not construct."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.constructor.SafeConstructor().construct_object(node)
+            except Exception as exc:  # noqa: BLE001 - see construct()
+                kind = (node.tag or "").rsplit(":", 1)[-1]
+                value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+                # (the int-digits message ends in advice for Python programmers: cut it)
+                reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else "not a valid value"
+                return YamlProblem(node.start_mark.line + 1,
+                                   f"YAML value error: {value!r} is not a valid {kind} ({reason})",
+                                   "quote the value to keep it as text, or correct it")
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(x for pair in reversed(node.value) for x in reversed(pair))
+        else:
+            stack.extend(reversed(node.value))
+    return YamlProblem(root.start_mark.line + 1, "YAML value error: a value does not construct",
+                       "use plain YAML scalars, lists and mappings")
 
 
 def mapping_get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:

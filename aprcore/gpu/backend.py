@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
+from ..backend import Backend
 from . import kernels as K
-from .device import device_info, ensure_device, require_cupy
+from .device import ensure_device, require_cupy
 
 _BACKEND: Any = None
 
@@ -35,19 +37,10 @@ def to_device(a: Any) -> Any:
     return cp.asarray(np.ascontiguousarray(a))
 
 
-def to_host(a: Any) -> np.ndarray:
-    cp = require_cupy()
-    if isinstance(a, cp.ndarray):
-        return a.get()
-    return np.asarray(a)
-
-
 def rms_norm(x: Any, weight: Any, eps: float) -> Any:
     cp = require_cupy()
     ensure_device(x, weight, what="rms_norm")
     if x.dtype != cp.float32 or weight.dtype != cp.float32:
-        from .. import ops
-
         return ops.rms_norm(x, weight, eps)
     return K.rmsnorm(cp.ascontiguousarray(x), cp.ascontiguousarray(weight), eps)
 
@@ -86,8 +79,6 @@ def attention(q: Any, k: Any, v: Any, q_start: int = 0, kv_index: Any = None) ->
     fits = (t == 1 and kv_index is None and q_start + 1 == s and 4 <= d <= 256 and not d & (d - 1)
             and q.dtype == k.dtype == v.dtype == cp.float32 and nh % nkv == 0)
     if not fits:
-        from .. import ops
-
         return ops.attention(q, k, v, q_start, kv_index)
     kc, vc = _cache_view(k, d), _cache_view(v, d)
     tokpos = cp.asarray(np.array([0, s - 1, 0], np.int32))
@@ -108,18 +99,10 @@ def get_backend() -> Any:
     global _BACKEND
     if _BACKEND is None:
         cp = require_cupy()
-        from ..backend import Backend
-
-        _BACKEND = Backend(name="gpu", xp=cp, to_device=to_device, to_host=to_host,
-                           overrides=dict(OVERRIDES))
+        _BACKEND = Backend(name="gpu", xp=cp, to_device=to_device, overrides=dict(OVERRIDES))
     fault = os.environ.get("APRCORE_GPU_FAULT")
     if fault:
         from .faults import backend_with_fault
 
         return backend_with_fault(_BACKEND, fault)
     return _BACKEND
-
-
-def describe() -> dict[str, str]:
-    """Device provenance for evidence (name, driver, CuPy version)."""
-    return device_info()

@@ -17,6 +17,7 @@ falls back to numpy silently; `forward` is the only place results leave the devi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from ..config import ModelConfig
-from ..weights import layer_prefix
+from ..ops import rope_inv_freq
+from ..quant import dequantize
+from ..quant.layout import QK_K
+from ..weights import expected_shapes, layer_prefix
 from . import kernels as K
 from .device import require_cupy, to_device
-from .reference import QK_K
 
 
 @dataclass
@@ -68,12 +71,35 @@ def _linear(names: list[str], rows: list[int], cols: int, dense: Mapping[str, np
         if n in dense:
             mats.append(np.asarray(dense[n], np.float32).reshape(r, cols))
         elif n in packed:  # a mixed stack: dequantize the packed part (rare; keeps fusion simple)
-            from .reference import q4k_dequantize
-
-            mats.append(q4k_dequantize(packed[n], r, cols))
+            mats.append(dequantize(packed[n], "Q4_K", (r, cols)))
         else:
             raise KeyError(f"weight {n} is missing")
     return _Linear(to_device(np.concatenate(mats), np.float32), sum(rows), cols, False)
+
+
+# A GGUF for the GPU keeps its Q4_K tensors packed (never dequantized on the host): each
+# one's bytes are taken as they lie in the file, [rows, cols/256*144] in HF row order
+# (llama's q/k row permutation undone row-wise, which is exact for packed rows), and read
+# on the device by the fused dequantize-matvec kernel. Every other tensor (the embedding
+# table, norms, biases, F32/Q8_0/Q6_K weights) is loaded as float32.
+def load_packed(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(config, float32 tensors, packed Q4_K tensors) of a qwen2/llama GGUF, by HF name."""
+    from ..formats.gguf_io import GGUFModelFile  # noqa: PLC0415 - gguf is needed only here
+
+    f = GGUFModelFile(path)
+    cfg = f.config()
+    want = expected_shapes(cfg)
+    dense: dict[str, np.ndarray] = {}
+    packed: dict[str, np.ndarray] = {}
+    for t in f.tensors():
+        if t.hf_name not in want:
+            continue
+        # the embedding is a row lookup, not a matvec: it stays float32 whatever the file holds
+        if t.type_name == "Q4_K" and len(t.shape) == 2 and t.hf_name != "model.embed_tokens.weight":
+            packed[t.hf_name] = f.packed_rows(t.hf_name)
+        else:
+            dense[t.hf_name] = f.load(t.hf_name)
+    return cfg, dense, packed
 
 
 class GpuDecoder:
@@ -81,13 +107,21 @@ class GpuDecoder:
 
     `dense` holds float32 arrays by HF name; `packed` optionally holds Q4_K bytes
     [rows, cols/256*144] for projection weights (they stay packed on the device).
+
+    As one stage of a layer-split pipeline (`aprcore.gpu.pipeline`), a decoder that does
+    not `take_tokens` starts its step from the hidden state already in `x` (copied there
+    from the previous stage) instead of the token's embedding, and one that does not
+    `make_logits` ends its step after its last layer, leaving the hidden state in `x`.
     """
 
     def __init__(self, cfg: ModelConfig, dense: Mapping[str, np.ndarray],
                  packed: Mapping[str, np.ndarray] | None = None, *, max_seq: int = 1024,
-                 use_graph: bool = True, chunk: int | None = None) -> None:
+                 use_graph: bool = True, chunk: int | None = None, take_tokens: bool = True,
+                 make_logits: bool = True) -> None:
         cp = require_cupy()
         self.cp, self.cfg, self.max_seq = cp, cfg, int(max_seq)
+        self.take_tokens, self.make_logits = take_tokens, make_logits
+        self.device = cp.cuda.Device().id
         self.chunk = K.fused_chunk(cfg.head_dim) if chunk is None else int(chunk)
         packed = dict(packed or {})
         h, nh, nkv, hd, f = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads,
@@ -121,8 +155,7 @@ class GpuDecoder:
                 self.lm_head = _Linear(self.embed, cfg.vocab_size, h, False)
             else:
                 self.lm_head = _linear(["lm_head.weight"], [cfg.vocab_size], h, dense, packed)
-            inv = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float32) / np.float32(hd)))
-            self.inv_freq = to_device(inv, np.float32)
+            self.inv_freq = to_device(rope_inv_freq(hd, cfg.rope_theta), np.float32)
             # activations and scratch, all preallocated: a step allocates nothing
             self.tokpos = cp.zeros(3, cp.int32)   # token, position, tokens generated
             self.generated = cp.zeros(self.max_seq, cp.int32)
@@ -148,9 +181,10 @@ class GpuDecoder:
             self._capture()
 
     @classmethod
-    def from_model(cls, model: Any, **kwargs: Any) -> GpuDecoder:
-        """The graph engine over an `aprcore.model.Model`'s float32 weights."""
-        return cls(model.config, model.weights, **kwargs)
+    def from_gguf(cls, path: str | os.PathLike[str], **kwargs: Any) -> GpuDecoder:
+        """The engine over a GGUF file, its Q4_K weights resident on the device as packed blocks."""
+        cfg, dense, packed = load_packed(path)
+        return cls(cfg, dense, packed, **kwargs)
 
     # -------------------------------------------------------------- the step
     @property
@@ -167,7 +201,8 @@ class GpuDecoder:
         cfg = self.cfg
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         eps = cfg.rms_norm_eps
-        K.embed(self.embed, self.tokpos, self.x)
+        if self.take_tokens:
+            K.embed(self.embed, self.tokpos, self.x)
         for lay in self.layers:
             # the RMSNorms are fused into the projection (or quantize) kernels that read them
             lay["qkv"](self.x, self.qkv, self.scratch, bias=lay["bqkv"], norm=lay["in_norm"], eps=eps)
@@ -177,7 +212,8 @@ class GpuDecoder:
             lay["o"](self.attn, self.x, self.scratch, resid=self.x)
             lay["gu"].swiglu(self.x, self.act, self.scratch, norm=lay["post_norm"], eps=eps)
             lay["down"](self.act, self.x, self.scratch, resid=self.x)
-        self.lm_head(self.x, self.logits, self.scratch, norm=self.final_norm, eps=eps)
+        if self.make_logits:
+            self.lm_head(self.x, self.logits, self.scratch, norm=self.final_norm, eps=eps)
 
     def _launch_advance(self) -> None:
         K.argmax_advance(self.logits, self.tokpos, self.generated)

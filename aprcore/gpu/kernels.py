@@ -1,4 +1,10 @@
-"""Launch wrappers of the hand-written kernels in `_cuda_src` (CuPy RawModule).
+"""Launch wrappers of the hand-written kernels in `cuda/*.cu` (CuPy RawModule).
+
+Each op's kernels live in one `.cu` file, shipped as package data and prepended with
+`cuda/common.cuh` (warp reductions, fp16 bits). `KERNELS` names the file of every
+kernel; a file is compiled on first use, once per set of defines it takes: only
+attention.cu is specialised (per GQA ratio, head dim and tile), so a new ratio
+recompiles attention alone.
 
 Each wrapper takes device arrays only (a numpy array raises HostArrayError), writes into
 a caller-given `out` when one is passed (so a decode step allocates nothing and can be
@@ -9,37 +15,67 @@ each lives in `aprcore.gpu.reference`.
 from __future__ import annotations
 
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 import numpy as np
 
-from ._cuda_src import CUDA_SRC
+from ..quant.layout import Q4_K, QK_K
 from .device import ensure_device, require_cupy
-from .reference import QK_K, q4k_row_bytes
 
 MATVEC_WARPS = 8          # per block; ks of them share one output row (split-K)
-Q4K_WARPS = 8             # per block (v1 kernel); ks of them share a group of 4 packed rows
 Q4K_MAX_KS = 4            # measured on an H200: 4-way split-K beats 8 at 4096 and 18944 columns
 TARGET_WARPS = 8192       # split K until about this many warps are in flight
-Q4K2_ROWS = 4             # rows per warp of the v2 Q4_K kernel (2 or 4)
-Q4K2_WARPS = 4            # warps per block of the v2 kernel
-Q4K2_TARGET_WARPS = 1536  # v2: split K only while fewer warps than this (about 12 per SM) are in flight
+Q4K2_ROWS = 4             # rows per warp of the Q4_K kernel (2 or 4)
+Q4K2_WARPS = 4            # warps per block of the Q4_K kernel
+Q4K2_TARGET_WARPS = 1536  # split K only while fewer warps than this (about 12 per SM) are in flight
 ATTN_WARPS = 4
 ATTN_FUSED_WARPS = 8      # warps per block of the fused decode attention kernel
 ATTN_FUSED_RK = 8         # cap on its K steps per warp (RKMAX in the source; 4 positions a step)
 COMBINE_THREADS = 1024   # 32 chunk groups of 32 float4 columns at head_dim 128
 
+# kernel -> the file under cuda/ that defines it
+KERNELS: dict[str, str] = {
+    "rmsnorm_f32": "rmsnorm.cu",
+    **dict.fromkeys(("matvec_f32", "matvec_f32_swiglu", "matvec_f32_norm", "matvec_f32_swiglu_norm"),
+                    "matvec.cu"),
+    "quantize_q8_32": "quantize_q8.cu",
+    **dict.fromkeys(("q4k2_matvec_r2", "q4k2_matvec_r4", "q4k2_matvec_swiglu_r2",
+                     "q4k2_matvec_swiglu_r4"), "q4k_matvec.cu"),
+    "embed_f32": "embed.cu",
+    "rope_append": "rope_append.cu",
+    "argmax_advance": "argmax.cu",
+    **dict.fromkeys(("attn_decode_partial_reg", "attn_decode_partial", "attn_decode_combine",
+                     "attn_decode_fused"), "attention.cu"),
+}
+COMMON = "common.cuh"
+OPTIONS = ("-std=c++14",)
+
+
+def source(file: str) -> str:
+    """The CUDA source NVRTC compiles for `file`: common.cuh, then the file."""
+    cuda = files(__package__) / "cuda"
+    return (cuda / COMMON).read_text(encoding="utf-8") + (cuda / file).read_text(encoding="utf-8")
+
+
+def defines(**values: int) -> tuple[str, ...]:
+    """NVRTC options: the common ones plus -DNAME=value for each define."""
+    return OPTIONS + tuple(f"-D{k}={v}" for k, v in sorted(values.items()))
+
 
 @cache
-def _module(gqa: int = 1, hd: int = 128, aw: int = ATTN_FUSED_WARPS, rk: int = ATTN_FUSED_RK) -> Any:
-    cp = require_cupy()
-    return cp.RawModule(code=CUDA_SRC, options=("-std=c++14", f"-DGQA={gqa}", f"-DHD={hd}", f"-DAW={aw}",
-                                                f"-DRKMAX={rk}"))
+def _module(file: str, defs: tuple[tuple[str, int], ...]) -> Any:
+    return require_cupy().RawModule(code=source(file), options=defines(**dict(defs)))
 
 
 @cache
-def _fn(name: str, gqa: int = 1, hd: int = 128, aw: int = ATTN_FUSED_WARPS, rk: int = ATTN_FUSED_RK) -> Any:
-    return _module(gqa, hd, aw, rk).get_function(name)
+def _fn(name: str, **defs: int) -> Any:
+    """Kernel `name`, compiled from its file with `defs` (GQA, HD, AW, RKMAX for attention)."""
+    return _module(KERNELS[name], tuple(sorted(defs.items()))).get_function(name)
+
+
+def _attn_fn(name: str, gqa: int, hd: int, aw: int = ATTN_FUSED_WARPS, rk: int = ATTN_FUSED_RK) -> Any:
+    return _fn(name, GQA=gqa, HD=hd, AW=aw, RKMAX=rk)
 
 
 def _i(v: int) -> np.int32:
@@ -154,13 +190,13 @@ def quantize_q8(x: Any, xq: Any = None, xs: Any = None, norm: Any = None, eps: f
 def _q4k_check(wq: Any, rows: int, cols: int) -> int:
     if cols % QK_K:
         raise ValueError(f"Q4_K rows must hold a multiple of {QK_K} weights, got {cols}")
-    if wq.dtype != np.uint8 or wq.size != rows * q4k_row_bytes(cols):
+    if wq.dtype != np.uint8 or wq.size != rows * Q4_K.row_bytes(cols):
         raise ValueError(f"packed Q4_K data {wq.shape} {wq.dtype} does not hold [{rows}, {cols}]")
     return cols // QK_K
 
 
 def q4k_plan(units: int, nb: int, rows_per_warp: int = Q4K2_ROWS) -> tuple[int, int, int]:
-    """(rows per warp, warps per row group (split-K), warps per block) of the v2 kernel.
+    """(rows per warp, warps per row group (split-K), warps per block) of the Q4_K kernel.
 
     A warp covers 8 super-blocks per step; split K while the grid is small and each warp
     keeps at least one full step. Measured on an H200 (R, ks, warps swept, benchmarks/README.md):
@@ -173,18 +209,6 @@ def q4k_plan(units: int, nb: int, rows_per_warp: int = Q4K2_ROWS) -> tuple[int, 
 
 def _q4k_launch(wq: Any, xq: Any, xs: Any, bias: Any, resid: Any, out: Any, rows: int, nb: int,
                 swiglu: bool, plan: tuple[int, int, int] | None, dummy: Any) -> None:
-    if plan == "v1":   # the first kernel (4 rows, 16 bytes of nibbles per lane), kept for comparison
-        nout = 2 if swiglu else 4
-        groups = -(-rows // nout)
-        ks = _split_k(groups, nb // 4, Q4K_MAX_KS)
-        grid = -(-groups // (Q4K_WARPS // ks))
-        if swiglu:
-            _fn("q4k_matvec_swiglu")((grid,), (Q4K_WARPS * 32,), (wq, xq, xs, out, _i(rows), _i(nb), _i(ks)))
-        else:
-            _fn("q4k_matvec")((grid,), (Q4K_WARPS * 32,), (
-                wq, xq, xs, bias if bias is not None else dummy, resid if resid is not None else dummy, out,
-                _i(rows), _i(nb), _i(bias is not None), _i(resid is not None), _i(ks)))
-        return
     r = plan[0] if plan is not None else Q4K2_ROWS
     nout = r // 2 if swiglu else r
     groups = -(-rows // nout)
@@ -205,7 +229,7 @@ def q4k_matvec(wq: Any, x: Any, rows: int, cols: int, bias: Any = None, resid: A
                eps: float = 0.0, plan: Any = None) -> Any:
     """y = dequant(wq) @ x (+ bias) (+ resid), reading ggml Q4_K blocks [rows, cols/256*144]
     (x RMS-normalized by `norm` first, in the quantize pass, when given). `plan`: None (the
-    default launch), (rows per warp, split-K, warps per block), or "v1" (the first kernel)."""
+    default launch) or (rows per warp, split-K, warps per block)."""
     ensure_device(wq, x, bias, resid, out, what="q4k_matvec")
     nb = _q4k_check(wq, rows, cols)
     xq, xs = quantize_q8(x, *(scratch or (None, None)), norm=norm, eps=eps)
@@ -335,7 +359,7 @@ def decode_attention(q: Any, kc: Any, vc: Any, tokpos: Any, out: Any,
         counter = ws[2]
         if counter.size < nkv:
             raise ValueError("attention workspace has too few counters")
-        _fn("attn_decode_fused", gqa, hd, aw, rk)((nchunks, nkv), (aw * 32,), (
+        _attn_fn("attn_decode_fused", gqa, hd, aw, rk)((nchunks, nkv), (aw * 32,), (
             q, kc, vc, tokpos, opart, ml, counter, out, _i(max_t), scale))
         return out
     smem = (gqa * chunk + ATTN_WARPS * gqa * hd) * 4
@@ -343,12 +367,12 @@ def decode_attention(q: Any, kc: Any, vc: Any, tokpos: Any, out: Any,
         raise ValueError(f"decode_attention needs {smem} bytes of shared memory for ratio {gqa}, "
                          f"head_dim {hd}, chunk {chunk}; use a smaller chunk")
     if variant == "reg":   # K and V rows held in registers: one DRAM round trip
-        _fn("attn_decode_partial_reg", gqa, hd)((nchunks, nkv), (ATTN_WARPS * 32,), (
+        _attn_fn("attn_decode_partial_reg", gqa, hd)((nchunks, nkv), (ATTN_WARPS * 32,), (
             q, kc, vc, tokpos, opart, ml, _i(max_t), scale))
     else:
-        _fn("attn_decode_partial", gqa, hd)((nchunks, nkv), (ATTN_WARPS * 32,), (
+        _attn_fn("attn_decode_partial", gqa, hd)((nchunks, nkv), (ATTN_WARPS * 32,), (
             q, kc, vc, tokpos, opart, ml, _i(max_t), _i(chunk), scale), shared_mem=smem)
     maxc = -(-nchunks // 4) * 4
-    _fn("attn_decode_combine", gqa, hd)((nh,), (COMBINE_THREADS,), (
+    _attn_fn("attn_decode_combine", gqa, hd)((nh,), (COMBINE_THREADS,), (
         opart, ml, tokpos, out, _i(nh), _i(chunk), _i(maxc)), shared_mem=(maxc + 4 * COMBINE_THREADS) * 4)
     return out

@@ -3,7 +3,7 @@ AdamW, schedules, a standard-library corpus, checkpoints that resume bit-exactly
 the pretrain / distill loops behind `python -m aprcore pretrain|distill`.
 
 Everything runs on numpy or cupy arrays with the same code: the array module is taken
-from the weights (`xp.get_xp`), so moving the weights to the GPU moves the training.
+from the weights (`aprcore.arrays.get_array_module`), so moving the weights to the GPU moves the training.
 """
 
 from .graph import backward, cross_entropy, forward, loss_and_grads

@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..arrays import to_host
 from ..config import ModelConfig
-from .xp import to_numpy
 
 
 def save_model_dir(cfg: ModelConfig, weights: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(cfg.to_hf_dict(), indent=2) + "\n")
-    tensors = {k: np.ascontiguousarray(to_numpy(v), dtype=np.float32) for k, v in weights.items()}
+    tensors = {k: np.ascontiguousarray(to_host(v), dtype=np.float32) for k, v in weights.items()}
     tmp = path / "model.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, path / "model.safetensors")
@@ -50,8 +50,8 @@ def load_model_dir(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 def save_checkpoint(path: str | Path, cfg: ModelConfig, weights: dict, opt, state: dict) -> Path:
     path = save_model_dir(cfg, weights, path)
-    moments = {f"m.{k}": np.ascontiguousarray(to_numpy(v)) for k, v in opt.m.items()}
-    moments.update({f"v.{k}": np.ascontiguousarray(to_numpy(v)) for k, v in opt.v.items()})
+    moments = {f"m.{k}": np.ascontiguousarray(to_host(v)) for k, v in opt.m.items()}
+    moments.update({f"v.{k}": np.ascontiguousarray(to_host(v)) for k, v in opt.v.items()})
     if moments:
         save_file(moments, str(path / "optimizer.safetensors"))
     full = dict(state)

@@ -2,50 +2,38 @@
 
 GATE-GPUTRAIN-002: when CUDA is requested and cupy, a driver or a working device is
 missing, the run fails before any step with a message citing the gate; it never trains
-on the CPU instead. A device count alone does not prove kernels run, so a tiny probe
-computation is executed and checked.
+on the CPU instead. The device is probed by `aprcore.arrays.require_cupy` (a kernel is
+compiled and run: a device count alone does not prove kernels run).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import GpuUnavailable, require_cupy
+
 GATE_ID = "GATE-GPUTRAIN-002"
 
 
-class DeviceUnavailable(RuntimeError):
-    pass
-
-
 def resolve(device: str):
-    """The array module for `device` ("cpu" -> numpy, "cuda" / "cuda:N" -> cupy)."""
+    """The array module for `device` ("cpu" -> numpy, "cuda" / "cuda:N" -> cupy).
+
+    Raises ValueError for a name that is neither, GpuUnavailable (citing the gate) when
+    the CUDA device cannot run."""
     if device == "cpu":
         return np
-    if not device.startswith("cuda"):
-        raise DeviceUnavailable(f"unknown device {device!r}; expected cpu or cuda[:N]")
-    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    index_text = device[len("cuda:"):] if device.startswith("cuda:") else "0"
+    if not (device == "cuda" or device.startswith("cuda:")) or not index_text.isdigit():
+        raise ValueError(f"unknown device {device!r}; expected cpu or cuda[:N]")
+    refuse = f"[{GATE_ID}] --device {device} requested but"
     try:
-        import cupy
-    except Exception as e:  # ImportError, or a broken CUDA install raising on import
-        raise DeviceUnavailable(
-            f"[{GATE_ID}] --device {device} requested but cupy cannot be imported ({e}); "
-            "refusing to fall back to the CPU") from None
-    try:
+        cupy = require_cupy()
         n = cupy.cuda.runtime.getDeviceCount()
-        if index >= n:
-            raise DeviceUnavailable(f"[{GATE_ID}] --device {device} requested but only {n} "
-                                    "CUDA device(s) exist; refusing to fall back to the CPU")
-        cupy.cuda.Device(index).use()
-        probe = cupy.arange(8, dtype=cupy.float32)
-        if float((probe * 2).sum()) != 56.0:
-            raise DeviceUnavailable(f"[{GATE_ID}] probe computation on {device} gave a wrong "
-                                    "result; refusing to fall back to the CPU")
-    except DeviceUnavailable:
-        raise
-    except Exception as e:
-        raise DeviceUnavailable(
-            f"[{GATE_ID}] --device {device} requested but no usable CUDA device ({e}); "
-            "refusing to fall back to the CPU") from None
+        if int(index_text) >= n:
+            raise GpuUnavailable(f"only {n} CUDA device(s) exist")
+        cupy.cuda.Device(int(index_text)).use()
+    except GpuUnavailable as e:
+        raise GpuUnavailable(f"{refuse} {e}; refusing to fall back to the CPU") from None
     return cupy
 
 

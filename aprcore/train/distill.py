@@ -10,8 +10,8 @@ KL is averaged over tokens, like CE.
 
 from __future__ import annotations
 
+from ..arrays import get_array_module as get_xp
 from .graph import cross_entropy
-from .xp import get_xp
 
 
 def _log_softmax(xp, z):

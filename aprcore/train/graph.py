@@ -24,11 +24,22 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import get_array_module as get_xp
 from ..config import ModelConfig
 from ..weights import layer_prefix
-from .xp import get_xp, scatter_add_rows
 
 Weights = dict[str, Any]
+
+
+
+def scatter_add_rows(xp, target, rows, values) -> None:
+    """target[rows[i]] += values[i], with repeated rows accumulated (embedding backward)."""
+    if xp is np:
+        np.add.at(target, rows, values)
+    else:  # cupy: ufunc.at is not available on every release; cupyx.scatter_add is.
+        import cupyx
+
+        cupyx.scatter_add(target, rows, values)
 
 
 def head_weight(cfg: ModelConfig, w: Weights):

@@ -129,7 +129,7 @@ def train(cfg: ModelConfig | None, settings: TrainSettings, out: str | Path, *,
           corpus: Corpus | None = None) -> dict[str, Any]:
     """Run training to `settings.steps` total steps; return a summary dict.
 
-    Raises PreflightError / DeviceUnavailable before any step, ValCeilingExceeded at an
+    Raises PreflightError / GpuUnavailable before any step, ValCeilingExceeded at an
     epoch boundary.
     """
     xp = dev.resolve(settings.device)  # GATE-GPUTRAIN-002: fails here, never falls back

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .xp import get_xp
+from ..arrays import get_array_module as get_xp
 
 _FUSED: dict[str, Any] = {}
 

@@ -1,32 +1,70 @@
-"""What the subcommands share: loading contracts and reports, finding the directory."""
+"""What the subcommands share: finding the directory, loading contracts and reports."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from pathlib import Path
 
 from .. import report
 from ..contracts import ContractSet, load_dir
+from ..rewrite import Options
+from ._project import ConfigFileError, Project, locate
 
 
-def load_contracts(directory: Path) -> ContractSet | None:
-    """The contract set, or None after printing every error (file:line and fix)."""
+class BadInput(Exception):
+    """Bad input (exit 2). The message names the file it is about."""
+
+
+def project(args: argparse.Namespace) -> Project:
+    """The pytest project around the working directory (cached on `args`)."""
+    found = getattr(args, "_project", None)
+    if found is None:
+        try:
+            found = locate()
+        except ConfigFileError as exc:
+            raise BadInput(str(exc)) from None
+        args._project = found
+    return found
+
+
+def contracts_dir(args: argparse.Namespace) -> Path:
+    """`--contracts`, else the directory the plugin would use for this project."""
+    if args.contracts is not None:
+        return args.contracts
+    try:
+        return project(args).contracts_dir()
+    except ConfigFileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def load_contracts(args: argparse.Namespace) -> ContractSet:
+    """The contract set; every error is printed (file:line and fix), then BadInput."""
+    directory = contracts_dir(args)
+    if not os.path.lexists(directory):  # anything else there is judged by the loader
+        where = project(args).inipath if args.contracts is None else None
+        hint = f" (falsify_contracts of {where})" if where else ""
+        raise BadInput(f"{directory}: contracts directory not found{hint}; "
+                       "pass --contracts DIR or set falsify_contracts in the pytest config")
     cset = load_dir(directory)
     if cset.errors:
         for e in cset.errors:
             print(e, file=sys.stderr)
-        print(f"{len(cset.errors)} error(s) in {directory}", file=sys.stderr)
-        return None
+        raise BadInput(f"{directory}: {len(cset.errors)} contract error(s)")
     return cset
 
 
-def load_reports(paths: list[Path]) -> dict[str, dict] | None:
-    """Merged results of the reports (interrupted ones skipped), or None on a bad report."""
-    try:
-        loaded = [report.load(p) for p in paths]
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+def load_reports(paths: list[Path]) -> dict[str, dict]:
+    """Merged results of the reports (interrupted ones skipped); BadInput on a bad report."""
+    loaded = []
+    for p in paths:  # every report is checked before any is used or warned about
+        try:
+            loaded.append(report.load(p))
+        except OSError as exc:
+            raise BadInput(f"{p}: cannot read the report: {exc.strerror}") from None
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
     kept = []
     for p, r in zip(paths, loaded, strict=True):
         if r.get("interrupted"):
@@ -40,21 +78,9 @@ def load_reports(paths: list[Path]) -> dict[str, dict] | None:
     return report.merge_results(kept)
 
 
-def default_contracts(start: Path | None = None) -> Path:
-    """The contracts directory pytest would use: `falsify_contracts` of the nearest
-    pyproject.toml ([tool.pytest.ini_options]), else ./contracts."""
+def rewrite_options(args: argparse.Namespace) -> Options:
+    """The project's rewrite options (its pytest config file's falsify_* settings)."""
     try:
-        import tomllib  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        return Path("contracts")
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        py = d / "pyproject.toml"
-        if py.is_file():
-            try:
-                opts = tomllib.loads(py.read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-            except (KeyError, ValueError, OSError):
-                continue
-            if "falsify_contracts" in opts:
-                return d / str(opts["falsify_contracts"])
-    return Path("contracts")
+        return Options.from_ini(project(args).options.get)
+    except ValueError as exc:
+        raise BadInput(f"{project(args).inipath}: {exc}") from None

@@ -1,4 +1,4 @@
-"""`falsify status`: the tally of statuses per contract."""
+"""`falsify status`: the tally per contract, its denominators, and the claims that need a look."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import argparse
 from .. import engine, summary
 from ._common import load_contracts
 
-HELP = "tally of statuses per contract"
-DESCRIPTION = "Tally the statuses on disk per contract.\n\nexample:\n  falsify status"
+HELP = "tally of statuses per contract; names the FALSIFIED and PARTIAL claims"
+DESCRIPTION = ("Tally the statuses on disk per contract, then the denominators (claims, how\n"
+               "many carry evidence, falsified, partial, unbound) and one line per FALSIFIED\n"
+               "claim (with its failing test) and per PARTIAL claim. Exits 1 when a claim\n"
+               "stands FALSIFIED.\n\n"
+               "example:\n  falsify status\n  falsify status --contracts spec/contracts")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,16 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
-    plan = engine.make_plan(cset, {})
+    cset = load_contracts(args)
+    plan = engine.unchanged_plan(cset)
     rows = summary.tally(plan)
     width = max([len(n) for n in rows] + [5])
-    total = dict.fromkeys(summary.COLUMNS + ("OTHER",), 0)
+    total = summary.total(rows)
     for name in sorted(rows):
         print(summary.format_row(name, rows[name], width))
-        for k, v in rows[name].items():
-            total[k] += v
     print(summary.format_row("TOTAL", total, width))
-    return 0
+    entries = [e for c in cset.contracts for e in c.entries]
+    print(summary.denominators(plan, sum(1 for e in entries if e.stored_tests), "carry evidence"))
+    for line in summary.named_claims(entries):
+        print(line)
+    return 1 if total["FALSIFIED"] else 0

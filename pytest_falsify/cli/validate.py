@@ -7,7 +7,9 @@ import argparse
 from ._common import load_contracts
 
 HELP = "load and validate every contract"
-DESCRIPTION = "Load and validate every contract; each error has file:line and a fix.\n\nexample:\n  falsify validate"
+DESCRIPTION = ("Load and validate every contract. Each error is printed as file:line, the\n"
+               "problem and a one-line fix; any error exits 2.\n\n"
+               "example:\n  falsify validate\n  falsify validate --contracts spec/contracts")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,9 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cset = load_contracts(args.contracts)
-    if cset is None:
-        return 1
+    cset = load_contracts(args)
     n = len(cset.by_id)
     with_evidence = sum(1 for e in cset.by_id.values() if e.stored_tests)
     print(f"{len(cset.contracts)} contract(s), {n} falsifier(s), 0 errors; "

@@ -126,7 +126,7 @@ def test_gate_accepts_the_faithful_backend_silently(model):
 
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-004")
 def test_cpu_only_run_prints_no_gpu_messages_and_never_imports_cupy():
-    code = ("import sys; from aprcore.__main__ import main; rc = main(['run', "
+    code = ("import sys; from aprcore.cli import main; rc = main(['run', "
             "'random:tiny-qwen2', '--tokens', '1,2,3']); "
             "print('CUPY' if 'cupy' in sys.modules else 'NOCUPY'); sys.exit(rc)")
     root = Path(__file__).resolve().parents[2]  # the repository, importable without install
@@ -152,7 +152,9 @@ def test_first_token_probe_falls_back_and_serves_cpu_logits(model, record_proper
 
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-005")
 def test_unavailable_gpu_falls_back_with_the_tagged_line(model, monkeypatch):
-    monkeypatch.setitem(sys.modules, "aprcore.gpu.backend", None)  # import fails as with no CuPy
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy fails, as on a machine without it
+    monkeypatch.setattr("aprcore.arrays._CUPY", None)
+    monkeypatch.setattr("aprcore.gpu.backend._BACKEND", None)
     err = io.StringIO()
     choice = select_backend(model, PROMPT, ["gpu"], stream=err)
     assert choice.backend.name == "cpu" and choice.fell_back

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from _gguf_fixtures import QUANTIZABLE, random_weights, tensor_span, write_hf_dir
 
-from aprcore import cli_diff
-from aprcore.diff import diff_files
+from aprcore.cli import main as aprcore_main
 from aprcore.formats import gguf_io
+from aprcore.formats.diff import diff_files
 
 FLOORS = {None: 1.0, "Q8_0": 0.9996, "Q4_K": 0.99}
 
@@ -44,12 +44,7 @@ def pair(request, tmp_path_factory):
 
 
 def _run_cli(*argv: str) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="command")
-    cli_diff.add_parser(sub)
-    return cli_diff.main(ap.parse_args(["diff", *argv]))
+    return aprcore_main(["diff", *argv])
 
 
 @pytest.mark.falsifier("FALSIFY-QW2E-SHIP-003")

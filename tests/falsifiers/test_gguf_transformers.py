@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from aprcore.config import ModelConfig
-from aprcore.diff import diff_files
 from aprcore.formats import gguf_io
+from aprcore.formats.diff import diff_files
 from aprcore.formats.sources import open_source
 
 

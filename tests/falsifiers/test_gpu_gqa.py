@@ -27,11 +27,12 @@ POSITIONS = [
 
 @pytest.fixture(scope="session")
 def gpu():
-    from aprcore.backend import BackendUnavailable, resolve_backend
+    from aprcore.arrays import GpuUnavailable
+    from aprcore.backend import resolve_backend
 
     try:
         return resolve_backend("gpu")
-    except BackendUnavailable as e:
+    except GpuUnavailable as e:
         pytest.skip(f"no CUDA device: {e}")
 
 

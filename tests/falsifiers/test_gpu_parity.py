@@ -29,11 +29,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(scope="session")
 def gpu():
-    from aprcore.backend import BackendUnavailable, resolve_backend
+    from aprcore.arrays import GpuUnavailable
+    from aprcore.backend import resolve_backend
 
     try:
         return resolve_backend("gpu")
-    except BackendUnavailable as e:  # only reached when the plugin did not already skip
+    except GpuUnavailable as e:  # only reached when the plugin did not already skip
         pytest.skip(f"no CUDA device: {e}")
 
 
@@ -157,7 +158,7 @@ def test_cpu_only_run_prints_no_gpu_message_on_a_gpu_host(gpu, model, provenance
     err = io.StringIO()
     choice = select_backend(model, PROMPTS[0], ("cpu",), stream=err)
     assert choice.backend.name == "cpu" and not choice.reports and err.getvalue() == ""
-    code = ("import sys; from aprcore.__main__ import main; rc = main(['run', "
+    code = ("import sys; from aprcore.cli import main; rc = main(['run', "
             "'random:tiny-qwen2', '--tokens', '1,2,3']); "
             "print('CUPY' if 'cupy' in sys.modules else 'NOCUPY'); sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -189,7 +190,7 @@ def test_first_token_probe_accepts_the_healthy_gpu_and_falls_back_from_a_broken_
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-001", "FALSIFY-CPU-GPU-002", level="live")
 def test_q4k_gguf_gpu_logits_match_cpu_logits(gpu, provenance, record_property, tmp_path):
     from aprcore.formats.gguf_io import read_model, write_model
-    from aprcore.gpu.gguf_q4k import gpu_decoder_from_gguf
+    from aprcore.gpu.decoder import GpuDecoder
     from aprcore.model import Model
 
     cfg = ModelConfig(arch="qwen2", vocab_size=512, hidden_size=256, intermediate_size=768,
@@ -199,7 +200,7 @@ def test_q4k_gguf_gpu_logits_match_cpu_logits(gpu, provenance, record_property, 
     path = tmp_path / "q4k.gguf"
     write_model(path, cfg, src.weights, quant="Q4_K")
     cpu_model = Model(*read_model(path))            # the CPU dequantizes every tensor
-    dec = gpu_decoder_from_gguf(path, max_seq=64)   # the GPU keeps them packed
+    dec = GpuDecoder.from_gguf(path, max_seq=64)   # the GPU keeps them packed
     assert dec.layers[0]["qkv"].q4k and dec.layers[0]["gu"].q4k and dec.layers[0]["down"].q4k
     prompt = PROMPTS[2]
     cpu = cpu_model.forward(prompt, backend="cpu")

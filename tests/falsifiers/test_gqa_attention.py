@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _core_reference import max_rel_err, naive_forward, naive_head_attention
+from forward64 import max_rel_err, naive_forward, naive_head_attention
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

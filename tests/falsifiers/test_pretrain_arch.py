@@ -7,7 +7,7 @@ import resource
 
 import numpy as np
 import pytest
-from _core_reference import max_rel_err, naive_forward
+from forward64 import max_rel_err, naive_forward
 
 from aprcore import Model, ModelConfig, preset
 from aprcore.faults import inject

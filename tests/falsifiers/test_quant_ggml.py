@@ -1,6 +1,6 @@
 """aprcore.quant against ggml: reference bytes, gguf's Q8_0 quantizer and dequantizers, bounds.
 
-The golden blocks (tests/aprcore/data/ggml_ref_quants.npz) were produced by ggml's own
+The golden blocks (tests/data/ggml_ref_quants.npz) were produced by ggml's own
 reference quantizers (quantize_row_{q8_0,q4_K,q6_K}_ref of ggml-quants.c, llama.cpp
 commit 01243c58, built with gcc -O2, as ggml-base is: no FMA contraction) on 99 blocks:
 six weight distributions over ten decades of scale, all zeros, a constant block and a
@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 from aprcore import quant
 
-GOLDEN = Path(__file__).parent.parent / "aprcore" / "data" / "ggml_ref_quants.npz"
+GOLDEN = Path(__file__).parent.parent / "data" / "ggml_ref_quants.npz"
 GGML = {"Q8_0": gguf.GGMLQuantizationType.Q8_0, "Q4_K": gguf.GGMLQuantizationType.Q4_K,
         "Q6_K": gguf.GGMLQuantizationType.Q6_K}
 

@@ -15,9 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aprcore.cli_pretrain import cli
+from aprcore.cli import main as aprcore_main
 from aprcore.config import preset
 from aprcore.train.threads import blas_threads
+
+
+def cli(argv):
+    return aprcore_main(["pretrain", *argv])
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +47,8 @@ def _log(out: Path):
 def test_cuda_without_a_device_fails_citing_the_gate(tmp_path):
     """CUDA hidden from the process: exit 2 before any step, message cites the gate."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
-    code = ("import sys; from aprcore.cli_pretrain import cli; "
-            f"sys.exit(cli(['--device', 'cuda', '--steps', '3', '--out', {str(tmp_path / 'r')!r}]))")
+    code = ("import sys; from aprcore.cli import main; "
+            f"sys.exit(main(['pretrain', '--device', 'cuda', '--steps', '3', '--out', {str(tmp_path / 'r')!r}]))")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2, r.stderr

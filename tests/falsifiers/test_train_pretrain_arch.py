@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer, models, processors
 
-from aprcore.cli_pretrain import cli
+from aprcore.cli import main as aprcore_main
 from aprcore.config import ModelConfig, preset
 from aprcore.train.checkpoint import save_model_dir
 from aprcore.train.data import batch_at, build_corpus
@@ -23,6 +23,10 @@ from aprcore.train.init import init_weights
 from aprcore.train.loop import TrainSettings, train
 from aprcore.train.preflight import PreflightError, check_tokenizer_fits
 from aprcore.train.threads import blas_threads
+
+
+def cli(argv):
+    return aprcore_main(["pretrain", *argv])
 
 FAST = dict(batch=8, seq=64, val_batches=2, warmup=10)
 ID = "FALSIFY-APR-PRETRAIN-ARCH-{:03d}"

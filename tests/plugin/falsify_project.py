@@ -57,8 +57,10 @@ class Project:
     # installed plugin costs ~3 s per subprocess on a loaded 2-core machine.
     PLUGINS = ("-p", "no:cacheprovider", "-p", "pytest_falsify.plugin")
 
-    def run(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest_inprocess(*self.PLUGINS, *args)
+    def run(self, *args: str, cache: bool = False) -> pytest.RunResult:
+        """An in-process run; `cache=True` keeps the cache provider (--lf, --ff, --sw)."""
+        plugins = self.PLUGINS[2:] if cache else self.PLUGINS
+        return self.pytester.runpytest_inprocess(*plugins, *args)
 
     def subprocess(self, *args: str, timeout: float = 60) -> pytest.RunResult:
         return self.pytester.runpytest_subprocess(*self.PLUGINS, "-p", "xdist.plugin", *args,

@@ -9,6 +9,7 @@ import sys
 import yaml
 from falsify_project import DEMO, PASSING
 
+from pytest_falsify import gate
 from pytest_falsify.cli import main
 
 
@@ -21,7 +22,7 @@ def test_validate_counts_and_reports_zero_errors_only_when_valid(project, capsys
     assert run_cli(project, "validate") == 0
     assert "1 contract(s), 3 falsifier(s), 0 errors; 0 of 3 carry test evidence" in capsys.readouterr().out
     project.contract(DEMO.replace("discharge_status: DISCHARGED", "discharge_status: DONE"))
-    assert run_cli(project, "validate") == 1
+    assert run_cli(project, "validate") == 2
     assert "demo.yaml:20: FALSIFY-DEMO-003: unknown status 'DONE'" in capsys.readouterr().err
 
 
@@ -63,32 +64,24 @@ def test_check_fails_on_drift_against_a_report_and_strict_flags_claims(project, 
     project.contract()
     project.tests(PASSING)
     project.run("--falsify=report", "--falsify-report", "r.json")
-    assert run_cli(project, "check", str(project.path / "r.json")) == 1
+    assert run_cli(project, "check", str(project.path / "r.json")) == gate.DRIFT
     assert "+    discharge_status: DISCHARGED" in capsys.readouterr().out
     assert run_cli(project, "check") == 0
-    assert run_cli(project, "check", "--strict") == 1
+    assert run_cli(project, "check", "--strict") == gate.UNPROVEN
     assert "FALSIFY-DEMO-003: DISCHARGED claims evidence, no test binds it" in capsys.readouterr().out
 
 
 def test_apply_refuses_a_file_that_is_not_a_report(project, tmp_path, capsys):
     project.contract()
     (tmp_path / "x.json").write_text("{}")
-    assert run_cli(project, "apply", str(tmp_path / "x.json")) == 1
-    assert "not a pytest-falsify report" in capsys.readouterr().err
+    assert run_cli(project, "apply", str(tmp_path / "x.json")) == 2
+    assert f"{tmp_path / 'x.json'}: not a pytest-falsify report" in capsys.readouterr().err
 
 
 def test_plugin_and_cli_never_import_numpy():
     code = ("import sys, pytest_falsify.plugin, pytest_falsify.cli, pytest_falsify.gpu; "
             "assert 'numpy' not in sys.modules, 'numpy imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_contracts_directory_defaults_to_pyproject_setting(tmp_path):
-    from pytest_falsify.cli._common import default_contracts
-
-    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nfalsify_contracts = "spec/contracts"\n')
-    (tmp_path / "sub").mkdir()
-    assert default_contracts(tmp_path / "sub") == tmp_path / "spec" / "contracts"
 
 
 def test_apply_ignores_the_results_of_an_interrupted_run(project, capsys):
@@ -107,7 +100,8 @@ def test_pure_modules_and_the_cli_load_without_pytest():
     import sys
 
     code = ("import sys, pytest_falsify.cli, pytest_falsify.verdict, pytest_falsify.engine, "
-            "pytest_falsify.contracts, pytest_falsify.rewrite, pytest_falsify.report; "
+            "pytest_falsify.contracts, pytest_falsify.rewrite, pytest_falsify.report, "
+            "pytest_falsify.outcome, pytest_falsify.records, pytest_falsify.gate; "
             "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith('_pytest')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_falsify import evidence
-from pytest_falsify.rewrite import _dump
+from pytest_falsify.yamlemit import dump as _dump
 
 HYPOTHESIS_OUTPUT = """\
 E   AssertionError: cosine 0.5 < 0.99

@@ -12,14 +12,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_falsify.rewrite import (
-    EntryUpdate,
-    RewriteError,
-    atomic_write,
-    bump_minor,
-    locked,
-    rewrite_text,
-)
+from pytest_falsify.atomic import atomic_write, locked
+from pytest_falsify.rewrite import EntryUpdate, RewriteError, bump_minor, rewrite_text
 
 TODAY = dt.date(2026, 11, 22)
 EVIDENCE = {"tests": [{"test": "tests/t.py::test_x[a-1]", "outcome": "passed", "level": "live",

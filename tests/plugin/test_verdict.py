@@ -1,4 +1,4 @@
-"""The verdict table of DESIGN.md, over every combination of outcomes and levels."""
+"""The verdict table of docs/design.md, over every combination of outcomes and levels."""
 
 from __future__ import annotations
 
@@ -96,3 +96,30 @@ def test_worst_of_prefers_failure_then_live_pass():
     assert V.worst_of(rs)["level"] == "live"
     assert V.worst_of(rs + [{"outcome": "failed", "level": "algorithm"}])["outcome"] == "failed"
     assert V.worst_of([{"outcome": "skipped"}]) is None
+
+
+@pytest.mark.falsifier("FALSIFY-PLUGIN-013")
+@pytest.mark.parametrize(("on_disk", "derived", "held"), [
+    ("DISCHARGED", "PARTIAL_ALGORITHM_LEVEL", True),
+    ("DISCHARGED", "BLOCKER_FIXTURE_ABSENT", True),
+    ("ACTIVE_WITH_LIVE_EVIDENCE", "PARTIAL_ALGORITHM_LEVEL", True),
+    ("PARTIAL_ALGORITHM_LEVEL", "DISCHARGED", False),
+    ("DISCHARGED", "DISCHARGED", False),
+    ("PROPOSED", "PARTIAL_ALGORITHM_LEVEL", False),
+    ("FALSIFIED", "PARTIAL_ALGORITHM_LEVEL", False),
+    (None, "PARTIAL_ALGORITHM_LEVEL", False),
+])
+def test_a_hand_claim_is_held_only_against_weaker_evidence(on_disk, derived, held):
+    assert V.holds_hand_claim(on_disk, derived, tool_derived=False) is held
+
+
+@pytest.mark.falsifier("FALSIFY-PLUGIN-013")
+@given(statuses, st.sampled_from(("UNBOUND",) + tuple(V.CLAIM_STRENGTH)))
+def test_a_status_the_tool_derived_is_never_held(on_disk, derived):
+    assert not V.holds_hand_claim(on_disk, derived, tool_derived=True)
+
+
+@pytest.mark.falsifier("FALSIFY-PLUGIN-013")
+@given(statuses)
+def test_a_failure_is_never_held_back_by_a_hand_claim(on_disk):
+    assert not V.holds_hand_claim(on_disk, "FALSIFIED", tool_derived=False)

@@ -1,0 +1,102 @@
+"""The records that cross module and process boundaries, typed.
+
+All are plain dicts of builtins (they travel from xdist workers on the test reports, go
+into JSON reports and into YAML evidence), so they are TypedDicts rather than classes.
+Python 3.10 has no `NotRequired`; each record is a required base plus a `total=False`
+subclass for the optional keys.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class Binding(TypedDict):
+    """What a test's falsifier markers say (`report.falsify`, set in the worker)."""
+
+    ids: list[str]
+    level: str  # "algorithm" | "live"
+    gpu: bool
+
+
+class BindingRun(Binding, total=False):
+    blocked: str  # the Blocked message, when the test called blocked(reason)
+    device: dict  # the CUDA device that ran a GPU test
+    still_falsified: bool  # the failure reproduces the committed FALSIFIED verdict
+
+
+class _TestResultBase(TypedDict):
+    test: str  # the node id
+    ids: list[str]
+    level: str
+    outcome: str  # one of verdict.ALL_OUTCOMES
+    metrics: dict[str, object]
+
+
+class TestResult(_TestResultBase, total=False):
+    """One bound test's result in one run (the plugin's results, a report's `tests`)."""
+
+    __test__ = False  # a name pytest would otherwise try to collect
+
+    message: str  # failures and errors: the one-line reason
+    example: str  # hypothesis' minimal failing example
+    blob: str  # hypothesis' @reproduce_failure(...)
+    reason: str  # skips and blocked tests
+    device: dict
+    date: str  # ISO date of the run
+    commit: str  # git commit of the run, 12 hex digits
+
+
+class _EvidenceBase(TypedDict):
+    test: str
+    outcome: str
+    level: str
+
+
+class EvidenceRecord(_EvidenceBase, total=False):
+    """The part of a TestResult a contract keeps under `evidence.tests`."""
+
+    metrics: dict[str, object]
+    message: str  # failed only
+    example: str  # failed only
+    blob: str  # failed only
+    reason: str  # blocked only
+    device: dict
+    date: str
+    commit: str
+
+
+class FalsifierRow(TypedDict):
+    """One falsifier in a JSON report."""
+
+    id: str
+    contract: str
+    old_status: str
+    new_status: str
+    tests: list[str]
+
+
+class HandClaimRow(TypedDict):
+    """A status set by hand that the evidence does not support (kept, never lowered)."""
+
+    id: str
+    claimed: str
+    evidence_shows: str
+
+
+class Report(TypedDict):
+    """A JSON run report (`--falsify-report`), format `pytest-falsify-report/1`."""
+
+    format: str
+    provenance: dict[str, object]
+    mode: str
+    exitstatus: int
+    interrupted: bool
+    falsifiers: list[FalsifierRow]
+    tests: list[TestResult]
+    crashed: list[str]
+    unbound_claims: list[str]
+    hand_claims: list[HandClaimRow]
+    written: list[str]
+    problems: list[str]
+    gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)
