@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _bpe_reference import ReferenceBPE
+from bpe import ReferenceBPE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
