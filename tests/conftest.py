@@ -44,3 +44,20 @@ def smollm2_reference():
     with np.load(d / "last_logits.npz") as z:
         ref["last_logits"] = {k: z[k].astype(np.float32) for k in z.files}
     return ref
+
+
+@pytest.fixture(scope="session")
+def smollm2_forced(smollm2, smollm2_reference):
+    """forced(run, n) -> aprcore's logits on prompt n followed by llama.cpp's greedy
+    continuation of `run` ("q4_1" or "f32"), one row per position llama.cpp recorded;
+    computed once per session (a forward of the real model costs seconds on numpy)."""
+    memo: dict = {}
+
+    def forced(run: str, n: int):
+        p = smollm2_reference["prompts"][n]
+        seq = tuple((p["ids"] + p[run]["generated"])[: len(p[run]["top_ids"])])
+        if seq not in memo:
+            memo[seq] = smollm2.forward(list(seq))
+        return memo[seq]
+
+    return forced
