@@ -151,8 +151,13 @@ def _run_text(model: Any, args: argparse.Namespace) -> int:
         return 2
     n = _PROMPT_TOKENS if args.generate is None else args.generate
     stop = [tok.eos_id] if tok.eos_id is not None else []
+    backend: Any = "cpu"
+    if args.backend == "gpu":
+        from ..parity import select_backend  # noqa: PLC0415
+
+        backend = select_backend(model, ids, ("gpu",)).backend
     try:
-        out = model.generate(ids, n, stop_ids=stop) if n else []
+        out = model.generate(ids, n, backend=backend, stop_ids=stop) if n else []
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -60,6 +60,26 @@ def test_the_published_file_loads_as_the_published_architecture(smollm2_path, sm
     assert smollm2.config.num_parameters() == 134_515_008
 
 
+@pytest.mark.falsifier("FALSIFY-QUANT-GGML-003", level="live")
+def test_every_q4_1_and_q8_0_tensor_of_the_real_file_decodes_as_gguf_py(smollm2_path, record_property):
+    import gguf
+
+    from aprcore import quant
+    from aprcore.formats.gguf_io import GGUFModelFile
+
+    f = GGUFModelFile(smollm2_path)
+    checked = 0
+    for t in f.tensors():
+        if t.type_name in ("Q4_1", "Q8_0"):
+            raw = f.packed_rows(t.hf_name)
+            ours = quant.dequantize(raw, t.type_name, t.shape)
+            np.testing.assert_array_equal(ours, gguf.quants.dequantize(raw, gguf.GGMLQuantizationType[t.type_name]),
+                                          err_msg=t.gguf_name)
+            checked += 1
+    record_property("tensors", checked)
+    assert checked == 211
+
+
 # -- FALSIFY-SMOL-TOK-001 -----------------------------------------------------------------
 
 @pytest.mark.falsifier("FALSIFY-SMOL-TOK-001", level="live")

@@ -217,3 +217,12 @@ def test_fuzzed_safetensors_reads_or_raises_format_error(good, tmp_path, data):
             src.load_rows(m.name, 0, src.rows(m.name))
     except FormatError as e:
         assert str(p) in str(e)
+
+
+def test_quantizing_to_a_decode_only_legacy_type_is_refused_by_name():
+    from aprcore import quant
+
+    with pytest.raises(quant.QuantError, match="cannot quantize to 'Q4_1'; quantize to one of Q8_0, Q4_K, Q6_K"):
+        quant.quantize(np.zeros((2, 32), np.float32), "Q4_1")
+    with pytest.raises(quant.QuantError, match="unknown quant type 'Q3_K'"):
+        quant.dequantize(np.zeros(10, np.uint8), "Q3_K", (1, 256))
