@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 # First: bench_decode_cpu sizes the BLAS thread pools (--threads) before numpy loads.
-from bench_decode_cpu import THREADS, AprRunner, interleaved  # noqa: E402
+from bench_decode_cpu import THREADS, AprRunner, TorchRunner, interleaved  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -59,8 +59,9 @@ class LlamaCppRunner:
         return int(np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
 
 
-class HFRunner:
-    """LlamaForCausalLM (float32, sdpa, DynamicCache) loaded from the F32 export."""
+class HFRunner(TorchRunner):
+    """LlamaForCausalLM (float32, sdpa, DynamicCache) loaded from the F32 export; prefill
+    and step are bench_decode_cpu's."""
 
     def __init__(self, hf_dir: Path, threads: int | None) -> None:
         import torch
@@ -71,21 +72,6 @@ class HFRunner:
             torch.set_num_threads(threads)
         self.tm = LlamaForCausalLM.from_pretrained(str(hf_dir), torch_dtype=torch.float32,
                                                    attn_implementation="sdpa").eval()
-
-    def prefill(self, prompt: list[int], total: int) -> int:
-        from transformers import DynamicCache
-
-        with self.torch.inference_mode():
-            out = self.tm(self.torch.tensor([prompt]), past_key_values=DynamicCache(), use_cache=True,
-                          logits_to_keep=1)
-        self.past = out.past_key_values
-        return int(self.torch.argmax(out.logits[0, -1]))
-
-    def step(self, token: int) -> int:
-        with self.torch.inference_mode():
-            out = self.tm(self.torch.tensor([[token]]), past_key_values=self.past, use_cache=True)
-        self.past = out.past_key_values
-        return int(self.torch.argmax(out.logits[0, -1]))
 
 
 def gemv_read_rate(w: np.ndarray, repeats: int = 15) -> float:

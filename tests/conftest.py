@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: the published real model (SmolLM2-135M-Instruct).
+"""Fixtures shared by the whole suite: the GPU backend (`gpu`, `provenance`) for the
+GPU-marked tests, and the published real model (SmolLM2-135M-Instruct).
 
 `smollm2_path` fetches the Q4_1 GGUF once (verified, cached under $APRCORE_CACHE or
 ~/.cache/aprcore; `python -m aprcore fetch smollm2` does the same by hand). Where it
@@ -9,6 +10,26 @@ a skip is not evidence and lowers no status.
 from __future__ import annotations
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def gpu():
+    from aprcore.arrays import GpuUnavailable
+    from aprcore.backend import resolve_backend
+
+    try:
+        return resolve_backend("gpu")
+    except GpuUnavailable as e:  # only reached when the plugin did not already skip
+        pytest.skip(f"no CUDA device: {e}")
+
+
+@pytest.fixture
+def provenance(gpu, record_property):
+    from aprcore.gpu import device_info
+
+    info = device_info()
+    for key in ("device", "driver", "cupy"):
+        record_property(f"gpu_{key}", info[key])
 
 
 @pytest.fixture(scope="session")

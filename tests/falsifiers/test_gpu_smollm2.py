@@ -28,26 +28,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TIE = 1e-3
 
 
-@pytest.fixture(scope="module")
-def gpu():
-    from aprcore.arrays import GpuUnavailable
-    from aprcore.backend import resolve_backend
-
-    try:
-        return resolve_backend("gpu")
-    except GpuUnavailable as e:
-        pytest.skip(f"no CUDA device: {e}")
-
-
-@pytest.fixture
-def provenance(gpu, record_property):
-    from aprcore.gpu import device_info
-
-    info = device_info()
-    for key in ("device", "driver", "cupy"):
-        record_property(f"gpu_{key}", info[key])
-
-
 def _cos(a, b) -> float:
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))

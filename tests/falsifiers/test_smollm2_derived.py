@@ -83,13 +83,26 @@ def test_the_f32_export_keeps_the_tokenizer_and_the_logits(smollm2, smollm2_refe
 
 # -- re-quantization ------------------------------------------------------------------------
 
-def _requantized(model: Model, qtype: str) -> tuple[Model, dict[str, int]]:
+def _requantized(model: Model, qtype: str, reuse: dict[str, np.ndarray] | None = None
+                 ) -> tuple[Model, dict[str, int]]:
+    """The model with every matrix quantized to `qtype` (or its fallback) and back; `reuse`
+    supplies already re-quantized tensors of the same type (the Q8_0 fallbacks)."""
     weights, kinds = {}, {}
     for name, w in model.weights.items():
         t = gguf_io.tensor_type(name, w.shape, qtype)
         kinds[t] = kinds.get(t, 0) + 1
-        weights[name] = w if t == "F32" else q.dequantize(q.quantize(w, t), t, w.shape)
+        if t == "F32":
+            weights[name] = w
+        elif reuse is not None and t == "Q8_0":
+            weights[name] = reuse[name]
+        else:
+            weights[name] = q.dequantize(q.quantize(w, t), t, w.shape)
     return Model(model.config, weights), kinds
+
+
+@pytest.fixture(scope="module")
+def q8_0_model(smollm2):
+    return _requantized(smollm2, "Q8_0")
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +112,10 @@ def published_logits(smollm2_forced, smollm2_reference):
 
 
 @pytest.mark.falsifier("FALSIFY-SMOL-REQUANT-001", level="live")
-def test_requantizing_to_q8_0_keeps_cosine_and_argmax_at_every_position(smollm2, published_logits,
+def test_requantizing_to_q8_0_keeps_cosine_and_argmax_at_every_position(q8_0_model, published_logits,
                                                                          record_property):
     seqs, base = published_logits
-    model, kinds = _requantized(smollm2, "Q8_0")
+    model, kinds = q8_0_model
     assert kinds == {"Q8_0": 211, "F32": 61}
     cos, agree = [], []
     for s, b in zip(seqs, base, strict=True):
@@ -116,10 +129,10 @@ def test_requantizing_to_q8_0_keeps_cosine_and_argmax_at_every_position(smollm2,
 
 
 @pytest.mark.falsifier("FALSIFY-SMOL-REQUANT-001", level="live")
-def test_requantizing_to_q4_k_keeps_the_parity_gate_and_every_clear_argmax(smollm2, smollm2_reference,
+def test_requantizing_to_q4_k_keeps_the_parity_gate_and_every_clear_argmax(smollm2, smollm2_reference, q8_0_model,
                                                                             published_logits, record_property):
     seqs, base = published_logits
-    model, kinds = _requantized(smollm2, "Q4_K")
+    model, kinds = _requantized(smollm2, "Q4_K", reuse=q8_0_model[0].weights)
     assert kinds == {"Q4_K": 30, "Q8_0": 181, "F32": 61}
     cos, agree = [], []
     for p, s, b in zip(smollm2_reference["prompts"][: len(seqs)], seqs, base, strict=True):

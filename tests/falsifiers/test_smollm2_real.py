@@ -35,7 +35,7 @@ from aprcore.parity import COSINE_FLOOR, check_parity
 F32_TOL = 1e-3          # |aprcore - llama.cpp| at llama.cpp's top-8, F32 export
 F32_TIE = 1e-3          # llama.cpp margins below this are float32 near-ties
 Q4_1_CLEAR_MARGIN = 0.5  # Q4_1 file: top-1 must agree where llama.cpp's margin is this large
-KV_PROMPTS, KV_TOKENS = 3, 16  # token-by-token decode costs a full weight read per token
+KV_PROMPTS, KV_TOKENS = 2, 16  # token-by-token decode costs a full weight read per token
 
 
 def _corpus(ref) -> list[str]:
@@ -110,6 +110,14 @@ def test_tokenizer_matches_a_from_scratch_byte_level_bpe(smollm2, smollm2_refere
 
 
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+# SmolLM2's vocabulary has no symbol for bytes 0x04 0x06 0x13 0x14 0x16 0x1d 0xf1 0xf2 (the
+# lead bytes of U+40000..U+BFFFF). On text holding them llama.cpp and `tokenizers` part
+# ways, a known divergence (docs/aprcore.md): llama.cpp keeps the missing symbol as a
+# merge barrier and drops it at the end, `tokenizers` drops it before merging. Text
+# compared with llama.cpp avoids those characters.
+_LACKING = frozenset("\x04\x06\x13\x14\x16\x1d")
+_REPRESENTABLE = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)).filter(
+    lambda c: c not in _LACKING and not 0x40000 <= ord(c) < 0xC0000), max_size=40)
 
 
 @pytest.mark.falsifier("FALSIFY-SMOL-TOK-001", level="live")
@@ -132,7 +140,7 @@ def llamacpp_vocab(smollm2_path):
 
 @pytest.mark.falsifier("FALSIFY-SMOL-TOK-001", level="live")
 @settings(max_examples=200)
-@given(text=_TEXT)
+@given(text=_REPRESENTABLE)
 def test_tokenizer_matches_llamacpp_live(llamacpp_vocab, smollm2, text):
     assert smollm2.tokenizer.encode(text) == llamacpp_vocab.tokenize(text.encode("utf-8"), add_bos=False,
                                                                      special=True)

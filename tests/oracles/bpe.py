@@ -84,7 +84,10 @@ class ReferenceBPE:
                 continue
             for piece in self._pieces(chunk):
                 word = "".join(self.byte_map[b] for b in piece.encode("utf-8"))
-                # A symbol outside the vocabulary is dropped, as llama.cpp drops it (SmolLM2's
-                # lacks bytes 0x04 0x06 0x13 0x14 0x16 0x1d 0xf1 0xf2 and the non-UTF-8 ones).
-                ids.extend(self.vocab[s] for s in self._bpe(word) if s in self.vocab)
+                # A byte whose symbol is not in the vocabulary is dropped before merging, as
+                # `tokenizers` drops it (SmolLM2's lacks 0x04 0x06 0x13 0x14 0x16 0x1d 0xf1 0xf2
+                # and the non-UTF-8 bytes); llama.cpp instead keeps it as a merge barrier and
+                # drops it afterwards, so the two differ on such text (docs/aprcore.md).
+                word = "".join(ch for ch in word if ch in self.vocab)
+                ids.extend(self.vocab[s] for s in self._bpe(word))
         return ids
