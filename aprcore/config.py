@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,18 @@ _HF_ARCH_CLASS = {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"}
 
 
 class ConfigError(ValueError):
-    """A config that cannot describe a model we can build."""
+    """A config that cannot describe a model we can build (the message names the key)."""
+
+
+#: The integer fields; each must be an int in 1..MAX_SIZE (head_dim may be None: derived).
+_SIZES = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+          "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "head_dim")
+#: The largest size a field may hold: int32, what HF's and llama.cpp's hparams hold. The
+#: readers bound the sizes further by the tensors actually in the file, before anything
+#: is allocated by them.
+MAX_SIZE = 2**31 - 1
+#: The largest config.json read (real ones are ~1 KB; checked before reading).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,25 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
+        # Types and ranges first: a head count of 0 must be this error, not a division by it.
+        for name in _SIZES:
+            v = getattr(self, name)
+            if v is None and name == "head_dim":
+                continue
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise ConfigError(f"{name} must be an integer, got {v!r}")
+            if not 0 < v <= MAX_SIZE:
+                raise ConfigError(f"{name} must be in 1..{MAX_SIZE}, got {v}")
+            object.__setattr__(self, name, int(v))
+        for name in ("rms_norm_eps", "rope_theta"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        for name in ("tie_word_embeddings", "attention_bias"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, bool):
+                raise ConfigError(f"{name} must be true or false, got {v!r}")
         if self.attention_bias is None:
             object.__setattr__(self, "attention_bias", self.arch == "qwen2")
         if self.head_dim is None:
@@ -52,10 +85,6 @@ class ModelConfig:
                     f"num_attention_heads {self.num_attention_heads}"
                 )
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                     "num_attention_heads", "num_key_value_heads", "head_dim"):
-            if int(getattr(self, name)) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ConfigError(
                 f"num_attention_heads {self.num_attention_heads} is not a multiple of "
@@ -92,61 +121,76 @@ class ModelConfig:
 
     @classmethod
     def from_hf_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Read an HF config dict, as written by older and current transformers releases."""
+        """Read an HF config dict, as written by older and current transformers releases.
+
+        Every value is type-checked, never coerced: `"64"`, `64.5` or `true` for a size,
+        `"false"` for a flag, NaN for eps are a ConfigError naming the key.
+        """
         if not isinstance(d, dict):
             raise ConfigError("config.json must hold a JSON object")
         # Newer releases may nest the text model's settings (multimodal wrappers).
         if "text_config" in d and "hidden_size" not in d:
+            if not isinstance(d["text_config"], dict):
+                raise ConfigError(f"text_config must be an object, got {d['text_config']!r}")
             d = {**d, **d["text_config"]}
-        model_type = str(d.get("model_type", "")).lower()
+        model_type = d.get("model_type") or ""
+        if not isinstance(model_type, str):
+            raise ConfigError(f"model_type must be a string, got {model_type!r}")
+        model_type = model_type.lower()
         if not model_type:
-            archs = [str(a).lower() for a in d.get("architectures") or []]
+            archs = d.get("architectures") or []
+            if not isinstance(archs, list):
+                raise ConfigError(f"architectures must be a list, got {archs!r}")
+            archs = [str(a).lower() for a in archs]
             model_type = next((a for a in ARCHITECTURES if any(x.startswith(a) for x in archs)), "")
         if model_type not in ARCHITECTURES:
             raise ConfigError(
                 f"model_type {model_type!r} is not supported; aprcore runs {', '.join(ARCHITECTURES)} "
                 "decoders (encoder models such as BERT are not decoders)"
             )
-        try:
-            heads = int(d["num_attention_heads"])
-            hidden = int(d["hidden_size"])
-            cfg = dict(
-                arch=model_type,
-                vocab_size=int(d["vocab_size"]),
-                hidden_size=hidden,
-                intermediate_size=int(d["intermediate_size"]),
-                num_hidden_layers=int(d["num_hidden_layers"]),
-                num_attention_heads=heads,
-                # Older Llama configs omit num_key_value_heads: that meant MHA.
-                num_key_value_heads=int(d.get("num_key_value_heads") or heads),
-            )
-        except KeyError as e:
-            raise ConfigError(f"config.json lacks the required field {e.args[0]!r}") from None
-        eps = d.get("rms_norm_eps", d.get("layer_norm_epsilon", d.get("rms_eps")))
-        if eps is not None:
-            cfg["rms_norm_eps"] = float(eps)
+        heads = _field(d, "num_attention_heads", int)
+        cfg: dict[str, Any] = dict(
+            arch=model_type,
+            vocab_size=_field(d, "vocab_size", int),
+            hidden_size=_field(d, "hidden_size", int),
+            intermediate_size=_field(d, "intermediate_size", int),
+            num_hidden_layers=_field(d, "num_hidden_layers", int),
+            num_attention_heads=heads,
+            # Older Llama configs omit num_key_value_heads: that meant MHA.
+            num_key_value_heads=_field(d, "num_key_value_heads", int, heads),
+        )
+        for key in ("rms_norm_eps", "layer_norm_epsilon", "rms_eps"):
+            if d.get(key) is not None:
+                cfg["rms_norm_eps"] = _field(d, key, float)
+                break
         # rope_theta moved into rope_parameters / rope_scaling in newer releases.
-        theta = d.get("rope_theta")
+        theta = _field(d, "rope_theta", float, None)
         for nested in ("rope_parameters", "rope_scaling"):
             sub = d.get(nested)
-            if theta is None and isinstance(sub, dict) and "rope_theta" in sub:
-                theta = sub["rope_theta"]
-            rope_type = (sub or {}).get("rope_type", (sub or {}).get("type", "default")) if isinstance(sub, dict) else "default"
+            if sub is None:
+                continue
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{nested} must be an object, got {sub!r}")
+            nested_theta = _field(sub, "rope_theta", float, None, key_name=f"{nested}.rope_theta")
+            if theta is None:
+                theta = nested_theta
+            rope_type = sub.get("rope_type", sub.get("type", "default"))
             if rope_type not in ("default", None):
                 raise ConfigError(f"{nested}.rope_type {rope_type!r} is not supported (only plain RoPE)")
         if theta is None:
             theta = 1_000_000.0 if model_type == "qwen2" else 10_000.0
-        cfg["rope_theta"] = float(theta)
+        cfg["rope_theta"] = theta
         if d.get("max_position_embeddings") is not None:
-            cfg["max_position_embeddings"] = int(d["max_position_embeddings"])
+            cfg["max_position_embeddings"] = _field(d, "max_position_embeddings", int)
         if "tie_word_embeddings" in d:
-            cfg["tie_word_embeddings"] = bool(d["tie_word_embeddings"])
+            cfg["tie_word_embeddings"] = _field(d, "tie_word_embeddings", bool)
         elif model_type == "llama":
             cfg["tie_word_embeddings"] = False
         if model_type == "llama" and "attention_bias" in d:
-            cfg["attention_bias"] = bool(d["attention_bias"])
-        if d.get("head_dim") is not None and int(d["head_dim"]) != hidden // heads:
-            cfg["head_dim"] = int(d["head_dim"])
+            cfg["attention_bias"] = _field(d, "attention_bias", bool)
+        head_dim = _field(d, "head_dim", int, None)
+        if head_dim is not None and (heads <= 0 or head_dim != cfg["hidden_size"] // heads):
+            cfg["head_dim"] = head_dim
         act = d.get("hidden_act", "silu")
         if act not in ("silu", "swish"):
             raise ConfigError(f"hidden_act {act!r} is not supported (only SiLU/SwiGLU)")
@@ -177,12 +221,46 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> ModelConfig:
+        """The config of an HF config.json (at most MAX_CONFIG_BYTES, checked first)."""
         path = Path(path)
+        with path.open("rb") as f:  # OSError (missing, unreadable) is the caller's to report
+            if os.fstat(f.fileno()).st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes (MAX_CONFIG_BYTES)")
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes (MAX_CONFIG_BYTES)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text ({e.reason})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: JSON nested too deeply") from None
+        except ValueError as e:  # JSONDecodeError, and ints beyond Python's 4300 digits
             raise ConfigError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_hf_dict(data)
+        try:
+            return cls.from_hf_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+
+_KIND = {int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _field(d: dict[str, Any], key: str, kind: type, default: Any = ..., key_name: str | None = None) -> Any:
+    """`d[key]` if it has the JSON type `kind` (a missing or null key: `default`, or an error)."""
+    v = d.get(key)
+    name = key_name or key
+    if v is None:
+        if default is ...:
+            raise ConfigError(f"config.json lacks the required field {name!r}")
+        return default
+    ok = isinstance(v, bool) if kind is bool else (
+        not isinstance(v, bool) and isinstance(v, (int, float) if kind is float else int))
+    if not ok:
+        raise ConfigError(f"{name} must be {_KIND[kind]}, got {v!r}")
+    if kind is float and (not math.isfinite(v) or v <= 0):
+        raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+    return float(v) if kind is float else v
 
 
 # Presets. The published ones copy the shapes of the released models' config.json.

@@ -8,15 +8,27 @@ and carries the fault, and `injected` is the same as a context manager.
     faulty = inject(model, "swapped_swiglu")
     faulty = inject(model, "scaled_ffn_output", layer=3, scale=1.5)
     with injected(model, "wrong_rope_theta", theta=10_000.0) as faulty: ...
+
+Like the GPU's broken kernels (`aprcore.gpu.faults`), each fault is an override: of one
+field of the model's `Switches` (what a forward does at a point where a bug can sit), or
+of weight tensors as the model moves them to a backend. `switches` resolves a model's
+faults once, when the model is made; the forward reads the result and tests nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from .model import Model
+import numpy as np
+
+from .config import ModelConfig
+from .weights import layer_prefix
+
+if TYPE_CHECKING:
+    from .model import Model
 
 FAULTS: dict[str, str] = {
     "gqa_head_mapping": "query head h reads KV head h % n_kv instead of h // (n_heads/n_kv)",
@@ -33,6 +45,71 @@ FAULTS: dict[str, str] = {
 
 class UnknownFault(ValueError):
     """A fault name that is not in FAULTS."""
+
+
+@dataclass(frozen=True)
+class Switches:
+    """What a forward does at each point a bug can sit; the defaults are the healthy model."""
+
+    rope_theta: float
+    decode_position_shift: int = 0  # subtracted from decode positions (start > 0)
+    kv_index: np.ndarray | None = None  # explicit query-head -> KV-head map (None: grouped)
+    swiglu_swapped: bool = False  # silu(up) * gate
+    ffn_scale: Mapping[int, float] = field(default_factory=dict)  # layer -> FFN output factor
+    head_tied: bool = False  # the head reads embed_tokens (else lm_head)
+
+
+def _stale_kv_position(cfg: ModelConfig, sw: Switches, p: Mapping) -> Switches:
+    return replace(sw, decode_position_shift=1)  # decode reuses the previous token's position
+
+
+def _gqa_head_mapping(cfg: ModelConfig, sw: Switches, p: Mapping) -> Switches:
+    # query head h reads KV head h % n_kv (tiling) instead of h // ratio
+    return replace(sw, kv_index=np.arange(cfg.num_attention_heads) % cfg.num_key_value_heads)
+
+
+def _ignored_tied_embeddings(cfg: ModelConfig, sw: Switches, p: Mapping) -> Switches:
+    return replace(sw, head_tied=not sw.head_tied)
+
+
+_SWITCH_OVERRIDES: dict[str, Callable[[ModelConfig, Switches, Mapping], Switches]] = {
+    "wrong_rope_theta": lambda cfg, sw, p: replace(sw, rope_theta=float(p.get("theta", 10_000.0))),
+    "stale_kv_position": _stale_kv_position,
+    "gqa_head_mapping": _gqa_head_mapping,
+    "swapped_swiglu": lambda cfg, sw, p: replace(sw, swiglu_swapped=True),
+    "scaled_ffn_output": lambda cfg, sw, p: replace(
+        sw, ffn_scale={int(p.get("layer", 0)): float(p.get("scale", 1.5))}),
+    "ignored_tied_embeddings": _ignored_tied_embeddings,
+}
+
+
+def switches(cfg: ModelConfig, faults: Mapping[str, Mapping[str, Any]]) -> Switches:
+    """The forward's switches for a model of `cfg` carrying `faults` (once per model)."""
+    sw = Switches(rope_theta=cfg.rope_theta, head_tied=cfg.tie_word_embeddings)
+    for name, params in faults.items():
+        override = _SWITCH_OVERRIDES.get(name)
+        if override is not None:
+            sw = override(cfg, sw, params)
+    return sw
+
+
+def weight_overrides(cfg: ModelConfig, weights: Mapping[str, np.ndarray],
+                     faults: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Replacement host tensors for the weight-level faults (empty for a healthy model)."""
+    out: dict[str, np.ndarray] = {}
+    if "transposed_k_proj" in faults:
+        layers = faults["transposed_k_proj"].get("layers")
+        for i in range(cfg.num_hidden_layers) if layers is None else layers:
+            name = layer_prefix(i) + "self_attn.k_proj.weight"
+            wk = weights[name]
+            # The bug: a ggml (in, out) buffer read as HF [out, in] without transposing.
+            out[name] = np.ascontiguousarray(wk.T).reshape(wk.shape)
+    if "ignored_tied_embeddings" in faults and cfg.tie_word_embeddings:
+        # The bug: a tied checkpoint loaded as untied gets a freshly initialised head.
+        rng = np.random.default_rng(int(faults["ignored_tied_embeddings"].get("seed", 0xFA17)))
+        out["lm_head.weight"] = rng.standard_normal(
+            (cfg.vocab_size, cfg.hidden_size), dtype=np.float32) / np.float32(np.sqrt(cfg.hidden_size))
+    return out
 
 
 def inject(model: Model, name: str, **params: Any) -> Model:

@@ -14,9 +14,10 @@ Incremental decode::
 The cache belongs to one backend (the one of its first forward) and grows by doubling
 up to `config.max_position_embeddings`.
 
-Faults (`aprcore.faults`) and traces (`aprcore.trace`) hook in here: the model consults
-`self.faults` (a read-only mapping of fault name -> parameters, empty for a healthy
-model) and, when `trace=` is given, records every sub-block's activation stats.
+Faults (`aprcore.faults`) and traces (`aprcore.trace`) hook in here: `self.faults` is a
+read-only mapping of fault name -> parameters (empty for a healthy model), resolved once
+into the forward's `Switches`; when `trace=` is given, every sub-block's activation
+stats are recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 
 from .backend import Backend, resolve_backend
 from .config import ModelConfig
+from .faults import Switches, switches, weight_overrides
 from .ops import rope_cos_sin
 from .weights import check_weights, expected_shapes, layer_prefix
 
@@ -108,9 +110,7 @@ class Model:
         self.weights: dict[str, np.ndarray] = {
             k: np.ascontiguousarray(weights[k], dtype=np.float32) for k in expected_shapes(config)
         }
-        self.faults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-            {k: MappingProxyType(dict(v)) for k, v in (faults or {}).items()})
-        self._device: dict[str, tuple[Backend, dict[str, Any], tuple]] = {}
+        self._set_faults(faults or {})
 
     # -- construction ---------------------------------------------------------------
 
@@ -142,27 +142,25 @@ class Model:
         clone = Model.__new__(Model)
         clone.config = self.config
         clone.weights = self.weights
-        clone.faults = MappingProxyType({k: MappingProxyType(dict(v)) for k, v in faults.items()})
-        clone._device = {}
+        clone._set_faults(faults)
         clone.tokenizer = self.tokenizer
         return clone
+
+    def _set_faults(self, faults: Mapping[str, Mapping[str, Any]]) -> None:
+        self.faults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+            {k: MappingProxyType(dict(v)) for k, v in faults.items()})
+        self.switches: Switches = switches(self.config, self.faults)
+        self._device: dict[str, tuple[Backend, dict[str, Any], tuple]] = {}
 
     def new_cache(self, backend: str | Backend = "cpu", capacity: int = _INITIAL_CACHE,
                   max_len: int | None = None) -> KVCache:
         """An empty KV cache for `forward(..., cache=)` on `backend`."""
         return KVCache(self.config, resolve_backend(backend), capacity, max_len)
 
-    def invalidate(self) -> None:
-        """Drop device copies of the weights (call after changing `self.weights` in place)."""
-        self._device.clear()
-
     # -- weights per backend ----------------------------------------------------------
 
     def head_weight_name(self) -> str:
-        tied = self.config.tie_word_embeddings
-        if "ignored_tied_embeddings" in self.faults:
-            tied = not tied
-        return "model.embed_tokens.weight" if tied else "lm_head.weight"
+        return "model.embed_tokens.weight" if self.switches.head_tied else "lm_head.weight"
 
     def device_weights(self, backend: str | Backend = "cpu") -> dict[str, Any]:
         """The weights as `backend` arrays, moved once and cached per backend.
@@ -176,7 +174,7 @@ class Model:
         if hit is not None and hit[0] is be and hit[2] == key:
             return hit[1]
         host = dict(self.weights)
-        host.update(_weight_faults(self))
+        host.update(weight_overrides(self.config, self.weights, self.faults))
         moved = {k: be.to_device(w) for k, w in host.items()}
         self._device[be.name] = (be, moved, key)
         return moved
@@ -192,81 +190,85 @@ class Model:
         and the cache advances; without, they are a fresh sequence from position 0.
         `trace` (an `aprcore.trace.Trace`) records per-layer, per-sub-block stats.
         """
-        cfg = self.config
-        be = resolve_backend(backend) if cache is None else cache.backend
-        if cache is not None and backend not in ("cpu", be, be.name):
-            raise ValueError(f"cache lives on backend {be.name!r}, forward asked for {backend!r}")
-        xp = be.xp
-        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+        cfg, sw = self.config, self.switches
+        be = self._backend_for(backend, cache)
+        ids = self._checked_ids(token_ids)
         t = int(ids.shape[0])
-        if t == 0:
-            raise ValueError("forward needs at least one token id")
-        if ids.min() < 0 or ids.max() >= cfg.vocab_size:
-            raise ValueError(f"token ids must lie in [0, {cfg.vocab_size}), got {ids.min()}..{ids.max()}")
-        w = self.device_weights(be)
-        op = be.op
-        rms_norm, linear, attention = op("rms_norm"), op("linear"), op("attention")
-        silu, apply_rope = op("silu"), op("apply_rope")
-
         start = cache.length if cache is not None else 0
         if cache is not None:
             cache.reserve(start + t)
-        positions = np.arange(start, start + t)
-        if "stale_kv_position" in self.faults and start > 0:
-            positions = positions - 1  # the bug: decode reuses the previous token's position
-        theta = cfg.rope_theta
-        if "wrong_rope_theta" in self.faults:
-            theta = float(self.faults["wrong_rope_theta"].get("theta", 10_000.0))
-        cos, sin = rope_cos_sin(xp.asarray(positions), cfg.head_dim, theta, xp)
-        kv_index = None
-        if "gqa_head_mapping" in self.faults:
-            # The bug: query head h reads KV head h % n_kv (tiling) instead of h // ratio.
-            kv_index = np.arange(cfg.num_attention_heads) % cfg.num_key_value_heads
-        ffn_fault = self.faults.get("scaled_ffn_output")
-        swapped = "swapped_swiglu" in self.faults
-        nh, nkv, d, eps = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.rms_norm_eps
-
-        x = w["model.embed_tokens.weight"][xp.asarray(ids)]
+        positions = np.arange(start, start + t) - (sw.decode_position_shift if start > 0 else 0)
+        cos, sin = rope_cos_sin(be.xp.asarray(positions), cfg.head_dim, sw.rope_theta, be.xp)
+        w = self.device_weights(be)
+        x = w["model.embed_tokens.weight"][be.xp.asarray(ids)]
         step = trace.begin(t, start) if trace is not None else None
         for i in range(cfg.num_hidden_layers):
-            p = layer_prefix(i)
-            xn = rms_norm(x, w[p + "input_layernorm.weight"], eps)
-            q = linear(xn, w[p + "self_attn.q_proj.weight"], w.get(p + "self_attn.q_proj.bias"))
-            k = linear(xn, w[p + "self_attn.k_proj.weight"], w.get(p + "self_attn.k_proj.bias"))
-            v = linear(xn, w[p + "self_attn.v_proj.weight"], w.get(p + "self_attn.v_proj.bias"))
-            q = apply_rope(q.reshape(t, nh, d), cos, sin)
-            k = apply_rope(k.reshape(t, nkv, d), cos, sin)
-            v = v.reshape(t, nkv, d)
-            if cache is not None:
-                kk, vv = cache.write(i, start, k, v)
-            else:
-                kk, vv = k.transpose(1, 0, 2), v.transpose(1, 0, 2)
-            a = attention(q, kk, vv, start, kv_index)
-            attn_out = linear(a, w[p + "self_attn.o_proj.weight"])
+            attn_out = self._attention_block(be, w, i, x, cos, sin, cache, start)
             x = x + attn_out
-            xn = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
-            gate = linear(xn, w[p + "mlp.gate_proj.weight"])
-            up = linear(xn, w[p + "mlp.up_proj.weight"])
-            act = silu(up if swapped else gate)
-            sw = act * (gate if swapped else up)
-            ffn_out = linear(sw, w[p + "mlp.down_proj.weight"])
-            if ffn_fault is not None and i == int(ffn_fault.get("layer", 0)):
-                ffn_out = ffn_out * xp.float32(ffn_fault.get("scale", 1.5))
-            x = x + ffn_out
+            ffn = self._ffn_block(be, w, i, x)
+            x = x + ffn["ffn_out"]
             if step is not None:
-                for name, arr in (("attn_out", attn_out), ("ffn_gate", gate), ("ffn_silu", act),
-                                  ("ffn_swigl", sw), ("ffn_out", ffn_out), ("residual", x)):
+                for name, arr in (("attn_out", attn_out), *ffn.items(), ("residual", x)):
                     trace.record(step, i, name, be.to_host(arr))
         if last_only:
             x = x[-1:]
-        x = rms_norm(x, w["model.norm.weight"], eps)
-        logits = linear(x, w[self.head_weight_name()])
+        x = be.op("rms_norm")(x, w["model.norm.weight"], cfg.rms_norm_eps)
+        logits = be.op("linear")(x, w[self.head_weight_name()])
         if cache is not None:
             cache.length = start + t
         out = np.asarray(be.to_host(logits), dtype=np.float32)
         if step is not None:
             trace.record(step, cfg.num_hidden_layers, "logits", out)
         return out
+
+    def _backend_for(self, backend: str | Backend, cache: KVCache | None) -> Backend:
+        if cache is None:
+            return resolve_backend(backend)
+        if backend not in ("cpu", cache.backend, cache.backend.name):
+            raise ValueError(f"cache lives on backend {cache.backend.name!r}, forward asked for {backend!r}")
+        return cache.backend
+
+    def _checked_ids(self, token_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
+            raise ValueError("forward needs at least one token id")
+        v = self.config.vocab_size
+        if ids.min() < 0 or ids.max() >= v:
+            raise ValueError(f"token ids must lie in [0, {v}), got {ids.min()}..{ids.max()}")
+        return ids
+
+    def _attention_block(self, be: Backend, w: dict[str, Any], i: int, x: Any, cos: Any, sin: Any,
+                         cache: KVCache | None, start: int) -> Any:
+        """Self-attention of layer i: norm, q/k/v, RoPE, (cache), GQA attention, o_proj."""
+        cfg = self.config
+        t, nh, nkv, d = x.shape[0], cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        linear, apply_rope = be.op("linear"), be.op("apply_rope")
+        a = layer_prefix(i) + "self_attn."
+        xn = be.op("rms_norm")(x, w[layer_prefix(i) + "input_layernorm.weight"], cfg.rms_norm_eps)
+        q, k, v = (linear(xn, w[f"{a}{n}_proj.weight"], w.get(f"{a}{n}_proj.bias")) for n in "qkv")
+        q = apply_rope(q.reshape(t, nh, d), cos, sin)
+        k = apply_rope(k.reshape(t, nkv, d), cos, sin)
+        v = v.reshape(t, nkv, d)
+        if cache is not None:
+            k, v = cache.write(i, start, k, v)
+        else:
+            k, v = k.transpose(1, 0, 2), v.transpose(1, 0, 2)
+        out = be.op("attention")(q, k, v, start, self.switches.kv_index)
+        return linear(out, w[a + "o_proj.weight"])
+
+    def _ffn_block(self, be: Backend, w: dict[str, Any], i: int, x: Any) -> dict[str, Any]:
+        """SwiGLU FFN of layer i: its traced parts ffn_gate, ffn_silu, ffn_swigl, ffn_out."""
+        sw, linear, m = self.switches, be.op("linear"), layer_prefix(i) + "mlp."
+        xn = be.op("rms_norm")(x, w[layer_prefix(i) + "post_attention_layernorm.weight"],
+                               self.config.rms_norm_eps)
+        gate, up = linear(xn, w[m + "gate_proj.weight"]), linear(xn, w[m + "up_proj.weight"])
+        activated, multiplier = (up, gate) if sw.swiglu_swapped else (gate, up)
+        act = be.op("silu")(activated)
+        swigl = act * multiplier
+        out = linear(swigl, w[m + "down_proj.weight"])
+        if i in sw.ffn_scale:
+            out = out * be.xp.float32(sw.ffn_scale[i])
+        return {"ffn_gate": gate, "ffn_silu": act, "ffn_swigl": swigl, "ffn_out": out}
 
     __call__ = forward
 
@@ -287,21 +289,3 @@ class Model:
                 break
             logits = self.forward([nxt], cache=cache)
         return out
-
-
-def _weight_faults(model: Model) -> dict[str, np.ndarray]:
-    """Replacement host tensors for the weight-level faults the model carries."""
-    cfg, out = model.config, {}
-    if "transposed_k_proj" in model.faults:
-        layers = model.faults["transposed_k_proj"].get("layers")
-        for i in range(cfg.num_hidden_layers) if layers is None else layers:
-            name = layer_prefix(i) + "self_attn.k_proj.weight"
-            wk = model.weights[name]
-            # The bug: a ggml (in, out) buffer read as HF [out, in] without transposing.
-            out[name] = np.ascontiguousarray(wk.T).reshape(wk.shape)
-    if "ignored_tied_embeddings" in model.faults and cfg.tie_word_embeddings:
-        # The bug: a tied checkpoint loaded as untied gets a freshly initialised head.
-        rng = np.random.default_rng(int(model.faults["ignored_tied_embeddings"].get("seed", 0xFA17)))
-        out["lm_head.weight"] = rng.standard_normal(
-            (cfg.vocab_size, cfg.hidden_size), dtype=np.float32) / np.float32(np.sqrt(cfg.hidden_size))
-    return out

@@ -65,7 +65,10 @@ def softmax(x: Array, axis: int = -1) -> Array:
 
 
 def rope_inv_freq(head_dim: int, theta: float, xp: Any = np) -> Array:
-    """1 / theta**(2i/d) for i < d/2, computed in float32 as HF's default RoPE does."""
+    """1 / theta**(2i/d) for i < d/2, in float32, as HF's default RoPE computes it:
+    `1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))`
+    (transformers' `_compute_default_rope_parameters`); the angles `positions * inv_freq`
+    are float32 products too. The model, the trainer and the GPU decoder all use this."""
     exponent = xp.arange(0, head_dim, 2, dtype=xp.int64).astype(xp.float32) / xp.float32(head_dim)
     return (1.0 / (xp.float32(theta) ** exponent)).astype(xp.float32)
 

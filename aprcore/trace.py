@@ -69,10 +69,6 @@ class Trace:
                 return e.stats
         raise KeyError((step, layer, block))
 
-    def to_rows(self) -> list[dict[str, Any]]:
-        """JSON-ready rows, one per (step, layer, sub-block)."""
-        return [{"step": e.step, "layer": e.layer, "block": e.block, **e.stats} for e in self.entries]
-
 
 @dataclass(frozen=True)
 class Divergence:

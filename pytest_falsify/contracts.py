@@ -121,12 +121,6 @@ class ContractSet:
         return difflib.get_close_matches(unknown, list(self.by_id), n=n, cutoff=0.6)
 
 
-class ContractLoadError(Exception):
-    def __init__(self, errors: list[ContractError]) -> None:
-        super().__init__("\n".join(str(e) for e in errors))
-        self.errors = errors
-
-
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import atomic
 from . import verdict as V
-from .atomic import atomic_write, locked
-from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk
+from .atomic import locked
+from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk, parse_text
 from .records import EvidenceRecord
 from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
+from .yamlsafe import MAX_FILE_BYTES
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
@@ -152,6 +153,7 @@ class Rendered:
     old: str
     new: str
     bom: bool
+    name: str = ""  # the contract's name in the plan
 
     def diff(self) -> str:
         return "".join(difflib.unified_diff(
@@ -190,52 +192,92 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             problems.append(f"{contract.path}: not rewritten: {exc}")
             plan.drop(contract.path, contract.name)
             continue
-        if new != contract.text:
-            out.append(Rendered(contract.path, contract.text, new, contract.bom))
+        if new == contract.text:
+            continue
+        refused = _loader_refuses(contract.path, new, contract.bom)
+        if refused:
+            problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
+            plan.drop(contract.path, contract.name)
+            continue
+        out.append(Rendered(contract.path, contract.text, new, contract.bom, contract.name))
     return out, problems
+
+
+def _loader_refuses(path: Path, text: str, bom: bool) -> str | None:
+    """Why the loader, with its limits, would refuse `text` as the file at `path`; None
+    when it loads. Every write is checked so: no input (a hostile report, a huge run) can
+    make the plugin write a contract it then refuses to read."""
+    size = len(text.encode("utf-8")) + (3 if bom else 0)
+    if size > MAX_FILE_BYTES:
+        return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)"
+    _, errors = parse_text(path, text)
+    return f"line {errors[0].line}: {errors[0].message}" if errors else None
 
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
           prune: Callable[[str], bool] | None, today: _dt.date,
           options: Options | None = None) -> tuple[Plan, list[Path], list[str]]:
-    """Re-read the contracts under the lock, derive, and write what changed.
+    """Re-read the contracts under the lock, derive, and write what changed, all or none.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
-    second one merges its results over what the first has just written.
+    second one merges its results over what the first has just written. A set an earlier
+    run left half written is finished first (atomic.recover). Raises KeyboardInterrupt
+    (after cleaning up) on Ctrl-C; every other failure is a problem line.
     """
     if not directory.exists():
         return Plan(), [], [f"{directory}: contracts directory gone during the run; nothing written"]
     lock_dir = directory if directory.is_dir() else directory.parent
-    with locked(lock_dir), bulk():
-        cset = load()
-        plan = make_plan(cset, results, prune)
-        rendered, problems = render(cset, plan, today, options)
-        todo: list[Rendered] = []
-        for r in rendered:
-            if not r.path.exists():
-                problems.append(f"{r.path}: deleted during the run; its evidence was not written")
-            else:
-                todo.append(r)
-        _write_all(todo)
-        written = [r.path for r in todo]
+    problems: list[str] = []
+    try:
+        with locked(lock_dir), bulk():
+            notes = atomic.recover(lock_dir)
+            cset = load()
+            plan = make_plan(cset, results, prune)
+            rendered, problems = render(cset, plan, today, options)
+            problems[:0] = notes
+            todo = _targets(lock_dir, rendered, plan, problems)
+            try:
+                atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))
+                                            for r, t in todo])
+            except atomic.WriteFailure as exc:
+                problems.append(str(exc))
+                if not exc.changed:
+                    for r, _ in todo:
+                        plan.drop(r.path, r.name)
+                    todo = []
+            written = [r.path for r, _ in todo]
+    except OSError as exc:  # the lock file: a read-only directory, a full disk
+        return Plan(), [], [f"cannot lock {lock_dir}: {exc.strerror or exc}; nothing written"]
     problems.extend(_orphan_messages(plan))
     return plan, written, problems
 
 
-def _write_all(todo: list[Rendered]) -> None:
-    """Atomic writes, many at once: each fsync waits on the disk (~5 ms here), and
-    concurrent fsyncs share journal commits: 2,000 files take ~1.5 s with 64 threads
-    instead of ~10 s one after the other."""
-    def one(r: Rendered) -> None:
-        atomic_write(r.path, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))
+def _targets(directory: Path, rendered: list[Rendered], plan: Plan,
+             problems: list[str]) -> list[tuple[Rendered, Path]]:
+    """(rendered, file to write) for each contract that can be written.
 
-    if len(todo) < 4:
-        for r in todo:
-            one(r)
-        return
-    with ThreadPoolExecutor(max_workers=min(64, len(todo))) as pool:
-        for _ in pool.map(one, todo):  # re-raises the first error
-            pass
+    A symlinked contract is written through to its target (the link stays a link) when
+    the target is inside the contracts directory, and refused otherwise: a link must not
+    let a run write outside it. A hard-linked file is replaced, so its other names keep
+    the old text (docs/design.md).
+    """
+    root = directory.resolve()
+    out: list[tuple[Rendered, Path]] = []
+    for r in rendered:
+        target = r.path
+        if r.path.is_symlink():
+            target = r.path.resolve()
+            if not target.is_relative_to(root):
+                problems.append(f"{r.path}: not rewritten: it is a symlink to {target}, outside "
+                                f"{root}; edit the target there, or replace the link with the file")
+                plan.drop(r.path, r.name)
+                continue
+        if not target.exists():
+            problems.append(f"{r.path}: deleted during the run; its evidence was not written")
+            plan.drop(r.path, r.name)
+            continue
+        out.append((r, target))
+    return out
 
 
 def _orphan_messages(plan: Plan) -> list[str]:

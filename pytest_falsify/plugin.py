@@ -7,11 +7,13 @@ pytest-xdist the controller sees everything and is the only process that writes.
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
 
 from . import (
+    activation,
     engine,
     evidence,
     gate,
@@ -22,6 +24,7 @@ from . import (
     pruning,
     report,
     rootdir,
+    signing,
     summary,
 )
 from . import verdict as V
@@ -35,6 +38,12 @@ _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+#: Our ini options and command-line options (dest names): setting any of them, or having a
+#: contracts directory, is what makes a project use the plugin (activation.py).
+INI_OPTIONS = ("falsify_contracts", "falsify_verdict_map", "falsify_report_key", "falsify_gpus",
+               activation.GATING_FLAG)
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
+               "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -58,11 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify", default="contracts")
+    # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
+    parser.addini("falsify_contracts", "contracts directory for pytest-falsify (default: contracts)",
+                  default="")
+    parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
+                  "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
                   default="")
+    parser.addini(activation.GATING_FLAG, "skip gpu/ignored tests unless --run-ignored (default: "
+                  "on when the project has contracts or sets a falsify option)", type="bool",
+                  default=None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
@@ -89,16 +105,21 @@ def _split_falsify_mode(args: list[str]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in (
-        "falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
-        "(level 'live' = real backend or artifact)",
-        "gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored (evidence "
-        "level live)",
-        "ignored: opt-in test; skipped unless --run-ignored",
-        "slow: long-running test, deselect with -m 'not slow'",
-    ):
+    if not activation.in_use(_contracts_dir(config).exists(),
+                             (config.getini(n) for n in INI_OPTIONS),
+                             (getattr(config.option, n, None) for n in CLI_OPTIONS)):
+        return  # inert: the run is exactly as with -p no:falsify
+    session = FalsifySession(config)
+    lines = ["falsifier(*ids, level='algorithm'): bind this test to contract falsifiers "
+             "(level 'live' = real backend or artifact)",
+             "slow: long-running test, deselect with -m 'not slow'"]
+    if session.gpu_gating:
+        lines += ["gpu(count=1): needs `count` CUDA devices; skipped unless --run-ignored "
+                  "(evidence level live)",
+                  "ignored: opt-in test; skipped unless --run-ignored"]
+    for line in lines:
         config.addinivalue_line("markers", line)
-    config.pluginmanager.register(FalsifySession(config), "falsify-session")
+    config.pluginmanager.register(session, "falsify-session")
 
 
 @pytest.fixture
@@ -135,8 +156,10 @@ class FalsifySession:
         self.dir = _contracts_dir(config)
         try:
             self.options = Options.from_ini(config.getini)
+            self.trust = signing.Trust.from_ini(config.getini("falsify_report_key"))
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
+        self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
@@ -245,6 +268,8 @@ class FalsifySession:
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
+        if not self.gpu_gating:
+            return
         opt = self.config.option
         for item in items:
             is_gpu = item.get_closest_marker("gpu") is not None
@@ -272,6 +297,8 @@ class FalsifySession:
     def pytest_runtest_makereport(self, item: pytest.Item, call):
         rep = yield
         junit.attach(item, rep)
+        if rep.skipped and item.get_closest_marker("gpu") is not None:
+            rep.falsify_gpu_skip = True  # counted by the controller, bound or not
         props = getattr(rep, "user_properties", None)
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
@@ -319,6 +346,9 @@ class FalsifySession:
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
             self.crashed.append(report.nodeid)
             return
+        if getattr(report, "falsify_gpu_skip", False):
+            # Every skipped GPU test, bound or not, so the count agrees with pytest's skips.
+            self.gpu_not_run.add(report.nodeid)
         info = getattr(report, "falsify", None)
         if info is None or self.mode is None:
             return
@@ -326,8 +356,6 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
-        if info["gpu"] and report.skipped and r["outcome"] == V.SKIPPED:
-            self.gpu_not_run.add(report.nodeid)
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -365,9 +393,17 @@ class FalsifySession:
         today = evidence.today()
         drift: list[str] = []
         if self.mode == "write":
-            self.plan, self.written, problems = engine.write(
-                self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune, today,
-                self.options)
+            try:
+                self.plan, self.written, problems = engine.write(
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune,
+                    today, self.options)
+            except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
+                self.problems.append("interrupted (Ctrl-C) while writing contracts: "
+                                     "no contract was changed")
+                self.plan = None
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
+                return
             self.problems.extend(problems)
             if problems and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
@@ -399,13 +435,17 @@ class FalsifySession:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, self.problems, self.crashed, interrupted,
                                gate=self.decision)
+            key = self.trust.key()
+            if key is not None:  # the CUDA host signs; `falsify apply` checks
+                rep = signing.sign(rep, key)
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):
         root = self.config.rootpath
         # A lost worker sent no collection: prune only what is gone from disk.
         children = {} if self._worker_lost else self.children
-        return lambda test: pruning.is_gone(test, children, lambda f: (root / f).exists())
+        # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
+        return lambda test: pruning.is_gone(test, children, lambda f: os.path.exists(root / f))
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
@@ -415,20 +455,30 @@ class FalsifySession:
             gc.unfreeze()
             self._frozen = False
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+    # A wrapper, and the outermost one: pytest's terminal reporter writes the short test
+    # summary (`-ra`: one line per skip, often hundreds) after the plain implementations,
+    # so a plain one would be buried under it. Ours comes after it, last before the
+    # final "N passed" line.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        yield
         if self.mode is None or self.is_worker:
             return
-        tr = terminalreporter
+        self._summary(terminalreporter, config)
+
+    def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
+        entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         for line in summary.lines(self.plan, self.mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
+                                  entries=entries, results=self.results,
                                   strict=config.option.falsify_strict):
-            tr.write_line(line)
+            tr.write_line(line, red=line.startswith("FALSIFIED"))
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from . import reportschema
 from . import verdict as V
 from .engine import Plan
 from .gate import Gate
@@ -54,8 +57,15 @@ def dump(report: Mapping, path: Path) -> None:
 
 
 def load(path: Path) -> Report:
-    """A report from disk. ValueError (naming `path`) when it is not JSON or not a report;
-    OSError when it cannot be read."""
+    """A report from disk, checked against its schema and bounds (reportschema).
+    ValueError (naming `path`) when it is too big, not JSON, not a report or out of
+    bounds; OSError when it cannot be read."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a pytest-falsify report (not a regular file)")
+    if st.st_size > reportschema.MAX_REPORT_BYTES:
+        raise ValueError(f"{path}: report larger than {reportschema.MAX_REPORT_BYTES:,} bytes "
+                         "(limit MAX_REPORT_BYTES)")
     try:
         data = json.loads(Path(path).read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -63,8 +73,14 @@ def load(path: Path) -> Report:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not a pytest-falsify report "
                          f"(invalid JSON: {exc.msg}, column {exc.colno})") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep; an int of > 4,300 digits
+        raise ValueError(f"{path}: not a usable report ({str(exc)[:80] or 'nested too deep'})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pytest-falsify report (format {FORMAT!r} expected)")
+    try:
+        reportschema.check(data)
+    except reportschema.ReportProblem as exc:
+        raise ValueError(f"{path}: bad report: {exc}") from None
     return data
 
 

@@ -143,6 +143,7 @@ class _Edit:
         self.shared = shared
         self.nl = "\r\n" if "\r\n" in text else "\n"
         self.splices: list[tuple[int, int, str]] = []
+        self.context = ""  # the entry being edited, for messages
 
     def guard(self, what: str, *nodes: yaml.Node | None) -> None:
         """Refuse to edit a node that is reached through an alias or merge key."""
@@ -157,8 +158,9 @@ class _Edit:
                     "merge key ('<<'); editing it would change the entries that use it too: "
                     "write it out in full")
             for k, _ in pairs:
-                if self.text[_line_start(self.text, k.start_mark.index):k.start_mark.index] \
-                        .rstrip(" -{,").endswith("?") or self.text[:k.start_mark.index].endswith("? "):
+                before = self.text[_line_start(self.text, k.start_mark.index):k.start_mark.index]
+                before = before.rstrip(" \t")
+                if before.endswith("?") and (len(before) == 1 or before[-2] in " \t-{,["):
                     raise RewriteError(f"{what} (line {_line(k)}) uses an explicit '? key'; "
                                        "write it as 'key: value'")
 
@@ -184,6 +186,11 @@ class _Edit:
     def set_key(self, mapping: yaml.MappingNode, key: str, value: object, after: int | None) -> None:
         """Replace the value of `key` in `mapping`, or add the key, in the mapping's style."""
         pair = yamlsafe.mapping_get(mapping, key)
+        if pair is not None and id(pair[1]) in self.shared:
+            raise RewriteError(
+                f"{self.context}{key} (line {_line(pair[1])}) is shared through a YAML "
+                "anchor/alias; editing it would change every place that uses it: write the "
+                "value out in full")
         if mapping.flow_style:
             flow_value = yamlemit.dump(value, flow=True)
             if pair is not None:
@@ -319,7 +326,7 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
         else:
             ok = _same(text, root, new_text, new_root, expected, touched, old)
     except yamlsafe.YamlProblem as exc:
-        raise RewriteError(f"edit produced invalid YAML at line {exc.line}: {exc.message}") from None
+        raise RewriteError(f"the new text would not load: line {exc.line}: {exc.message}") from None
     if not ok:
         raise RewriteError("edit changed more than the intended values")
     return new_text
@@ -348,7 +355,11 @@ def _changes(item: dict, u: EntryUpdate, opts: Options) -> bool:
 def _edit_entry(edit: _Edit, node: yaml.MappingNode, item: dict, u: EntryUpdate, new_key: str,
                 opts: Options, transitions: list[str]) -> None:
     """Status (where the entry keeps it), verdict and evidence of one entry."""
+    edit.context = f"{u.id}: "
     path = status_path(item) or (new_key,)
+    # Inside an existing evidence mapping first: its lines may end where the entry ends,
+    # and inserts at one position keep the order they are made in.
+    new_evidence = _edit_evidence(edit, node, item, u)
     after = None
     status = _status_at(item, path)
     if u.status is not None and status != u.status:
@@ -370,28 +381,34 @@ def _edit_entry(edit: _Edit, node: yaml.MappingNode, item: dict, u: EntryUpdate,
         if want != verdict:
             edit.set_key(node, "verdict", want, None)
             item["verdict"] = want
+    if new_evidence is not None:
+        if after is not None and yamlsafe.mapping_get(node, path[0]) is None:
+            after = None  # status inserted at the end: put evidence there too
+        edit.set_key(node, "evidence", new_evidence, after)
+        item["evidence"] = new_evidence
+
+
+def _edit_evidence(edit: _Edit, node: yaml.MappingNode, item: dict, u: EntryUpdate) -> dict | None:
+    """Edit the plugin's keys inside an existing `evidence:` mapping (hand-written keys
+    and comments there survive); returns the evidence to add when the entry has none."""
     if u.evidence is None:
-        return
+        return None
     current = item.get("evidence")
     if current is not None and not isinstance(current, dict):
         raise RewriteError(
-            f"{u.id}: 'evidence' holds hand-written content (not a mapping) the plugin would overwrite; "
-            "rename that key (e.g. to notes) and run again")
+            f"{u.id}: 'evidence' holds hand-written content (not a mapping) the plugin would "
+            "overwrite; rename that key (e.g. to notes) and run again")
     if all((current or {}).get(k) == v for k, v in u.evidence.items()):
-        return
+        return None
     epair = yamlsafe.mapping_get(node, "evidence")
-    if current and epair is not None and isinstance(epair[1], yaml.MappingNode):
-        # Only the plugin's own keys change: hand-written keys and comments survive.
-        edit.guard(f"{u.id}: evidence", epair[1])
-        for k, v in u.evidence.items():
-            if current.get(k) != v:
-                edit.set_key(epair[1], k, v, None)
-        item["evidence"] = dict(current, **u.evidence)
-        return
-    if after is not None and yamlsafe.mapping_get(node, path[0]) is None:
-        after = None  # status inserted at the end: put evidence there too
-    edit.set_key(node, "evidence", dict(u.evidence), after)
-    item["evidence"] = dict(u.evidence)
+    if not current or epair is None or not isinstance(epair[1], yaml.MappingNode):
+        return dict(u.evidence)
+    edit.guard(f"{u.id}: evidence", epair[1])
+    for k, v in u.evidence.items():
+        if current.get(k) != v:
+            edit.set_key(epair[1], k, v, None)
+    item["evidence"] = dict(current, **u.evidence)
+    return None
 
 
 def _check_eof(text: str, root: yaml.Node, edit: _Edit) -> None:

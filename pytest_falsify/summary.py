@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from . import verdict as V
@@ -56,8 +56,10 @@ def denominators(plan: Plan, evidenced: int, evidenced_label: str = "evidenced t
     return " · ".join(parts)
 
 
-def _failing(entry: Entry) -> str:
-    bad = [t for t in entry.stored_tests if t.get("outcome") == V.FAILED]
+def _failing(entry: Entry, fresh: Iterable[Mapping] = ()) -> str:
+    """The failing test of a FALSIFIED entry: this run's failure if any, else the stored one."""
+    bad = [t for t in fresh if t.get("outcome") == V.FAILED]
+    bad = bad or [t for t in entry.stored_tests if t.get("outcome") == V.FAILED]
     if not bad:
         return "no failing test on record"
     first = bad[0]
@@ -66,16 +68,66 @@ def _failing(entry: Entry) -> str:
     return f"failing test {first['test']}{more}{msg}"
 
 
-def named_claims(entries: Iterable[Entry], partial: bool = True) -> list[str]:
-    """One line per FALSIFIED entry (with its failing test on record), then, with
-    `partial`, one per PARTIAL_ALGORITHM_LEVEL entry."""
+def _bound(results: Mapping[str, Mapping]) -> dict[str, list[Mapping]]:
+    """falsifier id -> this run's results of the tests bound to it."""
+    out: dict[str, list[Mapping]] = {}
+    for test in sorted(results):
+        for fid in results[test].get("ids", ()):
+            out.setdefault(fid, []).append(results[test])
+    return out
+
+
+def named_claims(entries: Iterable[Entry], partial: bool = True,
+                 statuses: Mapping[str, tuple[str, str, str]] | None = None,
+                 results: Mapping[str, Mapping] | None = None) -> list[str]:
+    """One line per FALSIFIED entry with its failing test (this run's, else the one on
+    record), then, with `partial`, one per PARTIAL_ALGORITHM_LEVEL entry. `statuses`
+    (a plan's) gives the derived status; without it, the status on disk counts."""
     entries = list(entries)
-    out = [f"FALSIFIED {e.id} ({_rel(e.path)}:{e.line}): {_failing(e)}"
-           for e in entries if e.status == "FALSIFIED"]
+    bound = _bound(results or {})
+
+    def status(e: Entry) -> str | None:
+        return statuses[e.id][2] if statuses and e.id in statuses else e.status
+
+    out = [f"FALSIFIED {e.id} ({_rel(e.path)}:{e.line}): {_failing(e, bound.get(e.id, ()))}"
+           for e in entries if status(e) == "FALSIFIED"]
     if partial:
         out += [f"PARTIAL   {e.id} ({_rel(e.path)}:{e.line}): algorithm-level evidence only; "
-                f"discharge_level: {e.level}" for e in entries if e.status == "PARTIAL_ALGORITHM_LEVEL"]
+                f"discharge_level: {e.level}" for e in entries if status(e) == "PARTIAL_ALGORITHM_LEVEL"]
     return out
+
+
+#: skip reasons are grouped by this many leading characters
+_REASON_WIDTH = 48
+
+
+def run_census(plan: Plan, entries: Iterable[Entry],
+               results: Mapping[str, Mapping]) -> tuple[int, dict[str, int]]:
+    """(claims evidenced by this run, why the others were not: reason -> claims).
+
+    A claim is evidenced when one of its bound tests passed, failed or was blocked in
+    this run. The others: its tests ran but did not give evidence (the skip reason, or
+    the outcome: error, xfail), none of them was selected this run ("not selected"), or
+    no test binds it at all ("no bound test")."""
+    bound = _bound(results)
+    stored = {e.id for e in entries if e.stored_tests}
+    evidenced = 0
+    why: dict[str, int] = {}
+    for fid in plan.statuses:
+        rs = bound.get(fid, [])
+        if any(V.is_evidence(r["outcome"]) for r in rs):
+            evidenced += 1
+            continue
+        if rs:
+            r = rs[0]
+            reason = r["outcome"]
+            if reason == V.SKIPPED:
+                reason = str(r.get("reason") or reason).removeprefix("Skipped: ")
+            reason = reason if len(reason) <= _REASON_WIDTH else reason[:_REASON_WIDTH - 3] + "..."
+        else:
+            reason = "not selected" if fid in stored else "no bound test"
+        why[reason] = why.get(reason, 0) + 1
+    return evidenced, why
 
 
 def format_row(name: str, row: dict[str, int], width: int) -> str:
@@ -86,10 +138,19 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
-          max_rows: int = 50, strict: bool = False) -> list[str]:
-    out: list[str] = []
+          max_rows: int = 50, entries: Iterable[Entry] = (),
+          results: Mapping[str, Mapping] | None = None, strict: bool = False) -> list[str]:
+    """The summary of a run (or `falsify apply`): the story first (what stands FALSIFIED,
+    one line each with its failing test, and every transition), then the tally with its
+    denominators, then what was not evidence and what was written."""
+    entries = list(entries)
+    out = named_claims(entries, partial=False, statuses=plan.statuses, results=results)
+    if plan.transitions:
+        out.append("transitions:")
+        out.extend(f"  {t}" for t in plan.transitions)
+    else:
+        out.append("transitions: none")
     rows = tally(plan)
-    sums = total(rows)
     width = max([len(n) for n in rows] + [5])
     names = sorted(rows)
     changed = {t.contract for t in plan.transitions}
@@ -98,20 +159,18 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(format_row(n, rows[n], width))
     if len(shown) < len(names):
         out.append(f"({len(names) - len(shown)} unchanged contracts not listed)")
-    out.append(format_row("TOTAL", sums, width))
-    if plan.transitions:
-        out.append("transitions:")
-        out.extend(f"  {t}" for t in plan.transitions)
-    else:
-        out.append("transitions: none")
+    out.append(format_row("TOTAL", total(rows), width))
+    if results is not None:
+        evidenced, why = run_census(plan, entries, results)
+        out.append(denominators(plan, evidenced, not_run=why))
     for e in plan.unbound_claims:
-        out.append(f"  {e.path}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+        out.append(f"  {_rel(e.path)}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
     for h in plan.hand_claims:  # kept, never lowered; an error with --falsify-strict
-        out.append(f"  {'error' if strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
+        out.append(f"  {'error' if strict else 'warning'}: {_rel(h.entry.path)}:{h.entry.line}: {h}")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:
-        out.append(f"{not_run_gpu} GPU test(s) did not run; they change no status")
+        out.append(f"{not_run_gpu} GPU test(s) did not run (skipped); they change no status")
     for c in crashed:
         out.append(f"  crashed (not evidence): {c}")
     for r in inert:  # reported, never hidden, never evidence

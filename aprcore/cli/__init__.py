@@ -13,6 +13,8 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
+from .args import Parser
+
 COMMANDS = ("run", "inspect", "diff", "convert", "train", "fetch")
 
 
@@ -21,9 +23,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m aprcore", formatter_class=HelpFormatter,
-                                     description="aprcore: a numpy reference Qwen2/Llama core")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = Parser(prog="python -m aprcore", formatter_class=HelpFormatter,
+                    description="aprcore: a numpy reference Qwen2/Llama core")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)

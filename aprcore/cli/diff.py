@@ -17,6 +17,7 @@ from ..formats.diff import diff_files, format_report
 from ..formats.errors import FormatError
 from ..quant import QuantError
 from . import HelpFormatter
+from .args import unit_interval
 
 
 def register(subparsers) -> None:
@@ -25,7 +26,7 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("a", help="first model file or HF directory")
     p.add_argument("b", help="second model file or HF directory")
-    p.add_argument("--floor", type=float, default=0.999,
+    p.add_argument("--floor", type=unit_interval, default=0.999,
                    help="minimum cosine per tensor (1 demands identical tensors)")
     p.add_argument("--transpose-aware", action="store_true",
                    help="accept tensors that match after a transpose (reported as 'transposed')")
@@ -54,9 +55,6 @@ def _finite(obj):
 
 
 def main(args: argparse.Namespace) -> int:
-    if not 0.0 <= args.floor <= 1.0 or args.floor != args.floor:
-        print(f"aprcore diff: --floor must be in [0, 1], got {args.floor}", file=sys.stderr)
-        return 2
     try:
         report = diff_files(args.a, args.b, floor=args.floor, transpose_aware=args.transpose_aware,
                             progress=not args.json)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import HelpFormatter
+from .args import non_negative_int, positive_int
 
 _PROMPT_TOKENS = 32
 
@@ -38,10 +39,10 @@ def register(subparsers: Any) -> None:
                    help="with --prompt: send it as a user message through the chat template")
     p.add_argument("--backend", default="cpu", choices=["cpu", "gpu"],
                    help="gpu: probe against the CPU first, fall back when it fails")
-    p.add_argument("--generate", type=int, default=None, metavar="N",
+    p.add_argument("--generate", type=non_negative_int, default=None, metavar="N",
                    help="decode N tokens greedily through the KV cache (None: 0 with --tokens, "
                         f"{_PROMPT_TOKENS} with --prompt)")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=positive_int, default=5, help="how many top logits to print")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
 
@@ -60,9 +61,6 @@ def _load(path: str) -> Any:
 def main(args: argparse.Namespace) -> int:
     if args.chat and args.prompt is None:
         print("error: --chat needs --prompt", file=sys.stderr)
-        return 2
-    if args.generate is not None and args.generate < 0:
-        print(f"error: --generate must be >= 0, got {args.generate}", file=sys.stderr)
         return 2
     ids: list[int] = []
     if args.tokens is not None:
@@ -88,17 +86,8 @@ def main(args: argparse.Namespace) -> int:
         backend = choice.backend
         parity = [r.as_dict() for r in choice.reports]
     try:
-        if args.generate:
-            cache = model.new_cache(backend)
-            logits = model.forward(ids, cache=cache)
-            generated = []
-            last = logits[-1]
-            for _ in range(args.generate):
-                generated.append(int(np.argmax(last)))
-                last = model.forward([generated[-1]], cache=cache)[-1]
-        else:
-            logits = model.forward(ids, backend=backend)
-            generated = []
+        logits = model.forward(ids, backend=backend)
+        generated = model.generate(ids, args.generate, backend) if args.generate else []
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

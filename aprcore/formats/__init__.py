@@ -44,12 +44,16 @@ def load(path: str | Path) -> Model:
     return model
 
 
-def save(model: Model, path: str | Path, quant: str | None = None) -> Path:
-    """Write `model` to `path`: a .gguf file (optionally quantized) or an HF directory."""
+def save(model: Model, path: str | Path, quant: str | None = None, *, strict_quant: bool = False) -> Path:
+    """Write `model` to `path`: a .gguf file (optionally quantized) or an HF directory.
+
+    A `quant` that some tensors' rows do not fit falls back for them (a coarser-block type,
+    named per tensor class in a `gguf_io.QuantFallbackWarning`), or with `strict_quant`
+    raises `gguf_io.QuantFallback` and writes nothing."""
     if is_gguf(path):
         from . import gguf_io  # noqa: PLC0415
 
-        gguf_io.write_model(path, model.config, model.weights, quant=quant)
+        gguf_io.write_model(path, model.config, model.weights, quant=quant, strict=strict_quant)
         return Path(path)
     if quant is not None:
         raise ValueError(f"quant={quant!r} needs a .gguf path; HF directories hold float32")

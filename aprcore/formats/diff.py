@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..progress import bar as progress_bar
 from .sources import TensorMeta, open_source
 
 _CHUNK = 1 << 16  # elements per statistics chunk
@@ -289,28 +289,6 @@ def compare_pair(name: str, ma: TensorMeta, mb: TensorMeta, sa, sb, floor: float
     return td
 
 
-class _Progress:
-    """A one-line progress bar on stderr, drawn only on a terminal."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = max(total, 1)
-        self.enabled = enabled and sys.stderr.isatty()
-        self.done = 0
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        if self.enabled:
-            w = 30
-            k = int(w * self.done / self.total)
-            sys.stderr.write(f"\r[{'#' * k}{'.' * (w - k)}] {self.done}/{self.total} {label[:50]:<50}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-            sys.stderr.flush()
-
-
 def diff_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *, floor: float = 0.999,
                transpose_aware: bool = False, progress: bool = False, threads: int | None = None,
                processes: bool | None = None) -> DiffReport:
@@ -337,7 +315,7 @@ def diff_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *
         only_b.remove("lm_head.weight")
     report = DiffReport(os.fspath(path_a), os.fspath(path_b), floor, transpose_aware,
                         only_in_a=only_a, only_in_b=only_b)
-    bar = _Progress(len(pairs), progress)
+    bar = progress_bar(len(pairs), "tensor", enabled=progress)
     workers = threads if threads is not None else min(4, os.cpu_count() or 1)
     same = [i for i, (_, na, nb) in enumerate(pairs) if tuple(ma[na].shape) == tuple(mb[nb].shape)]
     big = sum(math.prod(ma[pairs[i][1]].shape) for i in same) >= _PROCESS_MIN
@@ -354,7 +332,8 @@ def diff_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], *
             if na != nb:
                 td.note = (td.note + "; " if td.note else "") + f"tied: {na} vs {nb}"
             report.tensors.append(td)
-            bar.step(label)
+            bar.set_postfix_str(label, refresh=False)
+            bar.update()
     finally:
         bar.close()
         if pool is not None:

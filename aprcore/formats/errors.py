@@ -1,8 +1,7 @@
 """The one error every reader raises for a bad file.
 
 A `FormatError` names the file and the problem in one line, so the CLI can print it
-and exit 2 instead of showing a traceback. Kept out of `formats/__init__.py`, which is
-shared with the core engineer's HF reader.
+and exit 2 instead of showing a traceback.
 """
 
 from __future__ import annotations

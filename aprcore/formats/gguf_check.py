@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 
@@ -53,6 +54,7 @@ class HeaderScan:
     file_size: int
     tensors: list[TensorEntry] = field(default_factory=list)
     metadata: dict[str, object] = field(default_factory=dict)  # scalars, strings, ArrayValue
+    types: dict[str, int] = field(default_factory=dict)  # key -> GGUF value type
 
 
 class _Cursor:
@@ -135,7 +137,10 @@ def scan(path: str | os.PathLike[str]) -> HeaderScan:
     """Validate a GGUF file's header, tensor table and data bounds; raise FormatError."""
     p = os.fspath(path)
     try:
-        size = os.path.getsize(p)
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open, a directory fail it
+            raise FormatError(p, "not a regular file")
+        size = st.st_size
         f = open(p, "rb")
     except OSError as e:
         raise FormatError(p, f"cannot open: {e.strerror or e}") from None
@@ -165,6 +170,7 @@ def _scan(c: _Cursor, size: int) -> HeaderScan:
         raise FormatError(c.path, f"tensor count {n_tensors} cannot fit in the {remaining} bytes left")
     alignment = 32
     metadata: dict[str, object] = {}
+    types: dict[str, int] = {}
     for _ in range(n_kv):
         key = c.string("metadata key", _MAX_NAME)
         if key in metadata:
@@ -172,6 +178,7 @@ def _scan(c: _Cursor, size: int) -> HeaderScan:
         vtype = int(c.unpack("<I", f"type of {key!r}"))
         value = _skip_value(c, vtype, key)
         metadata[key] = value
+        types[key] = vtype
         if key == "general.alignment":
             if vtype != 4 or not isinstance(value, int) or value <= 0 or value & (value - 1):
                 raise FormatError(c.path, f"general.alignment must be a power-of-two uint32, got {value!r}")
@@ -215,4 +222,17 @@ def _scan(c: _Cursor, size: int) -> HeaderScan:
                 f"tensor {e.name!r} data [{e.offset}, {e.offset + e.nbytes}) runs past the end of the "
                 f"file ({size} bytes): truncated or corrupt",
             )
-    return HeaderScan(version, alignment, data_start, size, entries, metadata)
+    # llama.cpp (gguf.cpp, gguf_init_from_file_impl) requires each tensor's data to start
+    # exactly at the aligned end of the previous one, in table order: that rules out
+    # overlapping ranges (two tensors sharing bytes would load as copies of each other),
+    # misordered ones and gaps. The same rule, naming both tensors.
+    expected = data_start
+    for prev, e in zip([None, *entries], entries, strict=False):  # (previous, this)
+        if e.offset != expected:
+            after = f"after {prev.name!r} (its data ends at {expected})" if prev else f"at the data start ({expected})"
+            problem = "overlaps earlier tensor data" if e.offset < expected else "leaves a gap"
+            raise FormatError(
+                c.path, f"tensor {e.name!r} data offset {e.offset - data_start} {problem}: it must start "
+                        f"{after}; tensor data follows the tensor table in order, as llama.cpp requires")
+        expected += e.nbytes + (-e.nbytes % alignment)
+    return HeaderScan(version, alignment, data_start, size, entries, metadata, types)

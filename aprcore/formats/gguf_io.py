@@ -15,20 +15,22 @@ vocabulary entry (<unk>, <s>, </s>, byte tokens, then placeholders).
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from gguf import GGUFReader, GGUFWriter
+from gguf import GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType, TokenType
 from gguf.quants import dequantize as gguf_dequantize
 
 from .. import quant as q
 from ..config import ConfigError, ModelConfig
 from ..weights import check_weights, expected_shapes
-from . import gguf_check, names
+from . import atomic, gguf_check, names
 from .errors import FormatError
 
 QuantSpec = str | None | Mapping[str, str] | Callable[[str, tuple[int, ...]], str | None]
@@ -69,6 +71,42 @@ def tensor_type(hf_name: str, shape: tuple[int, ...], quant: QuantSpec) -> str:
     return "F32"
 
 
+class QuantFallback(ValueError):
+    """A quant type was asked for and some tensors cannot take it (strict mode)."""
+
+
+class QuantFallbackWarning(UserWarning):
+    """A quant type was asked for and some tensors fell back to a coarser-block type."""
+
+
+def plan_types(config: ModelConfig, quant: QuantSpec) -> dict[str, str]:
+    """HF name -> the ggml type each tensor of a model of `config` is written as."""
+    return {name: tensor_type(name, shape, quant) for name, shape in expected_shapes(config).items()}
+
+
+def fallbacks(config: ModelConfig, quant: QuantSpec) -> list[str]:
+    """One line per tensor class (the name without its layer) whose 2-D weights do not get
+    the requested type, with the type they get and why; empty when every one does."""
+    if not isinstance(quant, str) or quant == "F32":
+        return []
+    shapes, per_class = expected_shapes(config), {}
+    for name, t in plan_types(config, quant).items():
+        if len(shapes[name]) == 2 and t != quant and not names.is_norm_or_bias(name):
+            cls = names.tensor_class(name)
+            per_class.setdefault((cls, t, shapes[name][-1]), []).append(name)
+    return [f"{cls}: {len(ns)} tensor(s) written as {t}: rows of {cols} weights are not a multiple "
+            f"of {quant}'s {q.BLOCK_SIZES[quant][0]}" for (cls, t, cols), ns in per_class.items()]
+
+
+def file_type(plan: Mapping[str, str]) -> LlamaFileType:
+    """general.file_type of a file holding `plan`'s types: MOSTLY_<T> when every quantized
+    tensor is T, ALL_F32 when none is, GUESSED for a mixture (no llama.cpp name fits)."""
+    quantized = {t for t in plan.values() if t != "F32"}
+    if not quantized:
+        return LlamaFileType.ALL_F32
+    return _FILE_TYPE[quantized.pop()] if len(quantized) == 1 else LlamaFileType.GUESSED
+
+
 # -- writing ----------------------------------------------------------------------------
 
 def _add_tokenizer(w: GGUFWriter, vocab_size: int) -> None:
@@ -95,14 +133,28 @@ def _add_tokenizer(w: GGUFWriter, vocab_size: int) -> None:
 
 
 def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapping[str, np.ndarray],
-                quant: QuantSpec = None) -> None:
+                quant: QuantSpec = None, *, strict: bool = False) -> list[str]:
     """Write a GGUF llama.cpp can load. `quant`: None (F32), a type name for every 2-D
-    weight, or a mapping / callable from HF name (and shape) to a type (mixed files)."""
+    weight, or a mapping / callable from HF name (and shape) to a type (mixed files).
+
+    Weights whose rows do not fit the requested type fall back (`tensor_type`); each
+    tensor class that does is named in a QuantFallbackWarning and in the returned lines,
+    or, with `strict`, raises QuantFallback before anything is written. general.file_type
+    is the type the file really holds (`file_type`)."""
     check_weights(config, weights, source="weights to write")
+    notes = fallbacks(config, quant)
+    if notes and strict:
+        raise QuantFallback(f"{quant} does not fit every tensor: " + "; ".join(notes))
+    for note in notes:
+        warnings.warn(QuantFallbackWarning(note), stacklevel=2)
+    with atomic.replacing(path) as tmp:
+        _write(GGUFWriter(tmp, config.arch), config, weights, plan_types(config, quant))
+    return notes
+
+
+def _write(w: GGUFWriter, config: ModelConfig, weights: Mapping[str, np.ndarray],
+           plan: dict[str, str]) -> None:
     arch = config.arch
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    w = GGUFWriter(tmp, arch)
     w.add_name("aprcore")
     w.add_context_length(config.max_position_embeddings)
     w.add_embedding_length(config.hidden_size)
@@ -117,8 +169,7 @@ def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapp
     if config.head_dim != config.hidden_size // config.num_attention_heads:
         w.add_key_length(config.head_dim)
         w.add_value_length(config.head_dim)
-    w.add_file_type(int(_FILE_TYPE.get(quant if isinstance(quant, str) or quant is None else None,
-                                       LlamaFileType.GUESSED)))
+    w.add_file_type(int(file_type(plan)))
     w.add_quantization_version(2)  # GGML_QNT_VERSION
     _add_tokenizer(w, config.vocab_size)
     for hf_name in expected_shapes(config):
@@ -127,33 +178,18 @@ def write_model(path: str | os.PathLike[str], config: ModelConfig, weights: Mapp
             hf_name, arr, arch, config.num_attention_heads, config.num_key_value_heads))
         gname = names.hf_to_gguf(hf_name)
         assert gname is not None, hf_name
-        t = tensor_type(hf_name, arr.shape, quant)
+        t = plan[hf_name]
         if t == "F32":
             w.add_tensor(gname, arr)
         else:
             w.add_tensor(gname, q.quantize(arr, t), raw_dtype=GGMLQuantizationType[t])
-    try:
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-        w.close()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 # -- reading ----------------------------------------------------------------------------
-
-def open_reader(path: str | os.PathLike[str]) -> GGUFReader:
-    """gguf's own mmap reader, on a file that passed the bounded header scan (used by
-    `inspect` for the full metadata and by the tests as the oracle for our tensor views)."""
-    gguf_check.scan(path)
-    try:
-        return GGUFReader(path)
-    except (ValueError, KeyError, IndexError, TypeError, OverflowError, UnicodeDecodeError) as e:
-        raise FormatError(path, f"corrupt GGUF: {e}") from None
-
 
 def _f32_decimal(v: object) -> float:
     """GGUF stores these as float32: read back the shortest decimal that float32 holds
@@ -161,9 +197,36 @@ def _f32_decimal(v: object) -> float:
     return float(np.format_float_positional(np.float32(v), unique=True, trim="-"))
 
 
+#: The GGUF value type of each hyperparameter key (after "{arch}."), as llama.cpp reads
+#: them: its loader refuses a key of another type ("key has wrong type"), so do we. The
+#: same width in another type (a float32 head count) would otherwise read as garbage.
+_UINT32, _FLOAT32 = 4, 6
+HPARAM_TYPES = {
+    "context_length": _UINT32, "embedding_length": _UINT32, "block_count": _UINT32,
+    "feed_forward_length": _UINT32, "attention.head_count": _UINT32,
+    "attention.head_count_kv": _UINT32, "attention.key_length": _UINT32,
+    "attention.value_length": _UINT32, "rope.dimension_count": _UINT32, "vocab_size": _UINT32,
+    "rope.freq_base": _FLOAT32, "attention.layer_norm_rms_epsilon": _FLOAT32,
+}
+_TYPE_NAMES = {0: "uint8", 1: "int8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32",
+               7: "bool", 8: "string", 9: "array", 10: "uint64", 11: "int64", 12: "float64"}
+
+
 def config_from_metadata(meta: Mapping[str, object], tensor_dims: Mapping[str, tuple[int, ...]],
-                         path: str) -> ModelConfig:
-    """A ModelConfig from GGUF metadata (keys as llama.cpp names them) and the tensor table."""
+                         path: str, types: Mapping[str, int] | None = None) -> ModelConfig:
+    """A ModelConfig from GGUF metadata (keys as llama.cpp names them) and the tensor table.
+
+    `types` (key -> GGUF value type, from the header scan) holds the hyperparameters to
+    their spec types; a head count of 0 or a NaN, infinite or negative eps or theta is a
+    FormatError naming the key (ModelConfig's checks, under the GGUF key's name).
+    """
+    arch_prefix = f"{meta.get('general.architecture')}."
+    for rest, want in HPARAM_TYPES.items():  # also the keys aprcore does not read itself
+        key = arch_prefix + rest
+        if types is not None and key in types and types[key] != want:
+            raise FormatError(path, f"metadata {key!r} has type {_TYPE_NAMES.get(types[key], types[key])}, "
+                                    f"expected {_TYPE_NAMES[want]}")
+
     def get(key: str, default: object = ...) -> object:
         if key not in meta:
             if default is ...:
@@ -192,8 +255,15 @@ def config_from_metadata(meta: Mapping[str, object], tensor_dims: Mapping[str, t
     # block_count of 2**31 must not make us build 2**31 layers of expected names.
     if not 0 < layers <= len(tensor_dims):
         raise FormatError(path, f"{k}block_count {layers} does not fit the {len(tensor_dims)} tensors in the file")
+    beyond = sorted(n for n in tensor_dims if (m := re.match(r"blk\.(\d+)\.", n)) and int(m.group(1)) >= layers)
+    if beyond:  # llama.cpp refuses a file with tensors its hyperparameters do not name
+        raise FormatError(path, f"tensor {beyond[0]!r} is beyond {k}block_count {layers}")
     if len(emb) != 2 or emb[0] != hidden:
         raise FormatError(path, f"token_embd.weight dims {emb} do not fit {k}embedding_length {hidden}")
+    for key, name in (("attention.layer_norm_rms_epsilon", "eps"), ("rope.freq_base", "theta")):
+        v = get(k + key, 1.0)
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:  # by its GGUF key
+            raise FormatError(path, f"metadata {k + key!r} ({name}) must be a finite number > 0, got {v}")
     try:
         return ModelConfig(
             arch=str(arch),
@@ -235,6 +305,7 @@ class GGUFModelFile:
         self.path = os.fspath(path)
         hdr = gguf_check.scan(self.path)
         self.metadata = hdr.metadata
+        self._types = hdr.types
         try:
             self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
         except (OSError, ValueError) as e:
@@ -255,7 +326,7 @@ class GGUFModelFile:
 
     def config(self) -> ModelConfig:
         dims = {t.gguf_name: tuple(reversed(t.shape)) for t in self._tensors.values()}
-        return config_from_metadata(self.metadata, dims, self.path)
+        return config_from_metadata(self.metadata, dims, self.path, self._types)
 
     def tensors(self) -> Iterator[GGUFTensor]:
         return iter(self._tensors.values())

@@ -1,21 +1,23 @@
 """HF-style model directories: config.json + model.safetensors (or sharded files).
 
-Reading maps the safetensors files (`safe_open`, numpy framework) instead of loading
-them, so a multi-GB checkpoint costs no copy until a tensor is converted. BF16 tensors,
-which numpy cannot represent and safetensors' numpy API therefore refuses, are read
-from the same mapped file through the header offsets and widened to float32.
+Which files of a directory hold the model follows transformers' rule: model.safetensors,
+else the shards its index names, else `model*.safetensors`. Other safetensors files in
+the directory (a trainer's optimizer state, say) are not the model and are never read
+as part of it. Tensors go through `formats.safetensors`, the one reader and writer.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from ..arrays import to_host
 from ..config import ModelConfig
 from ..weights import expected_shapes
+from . import atomic, safetensors
+from .errors import FormatError
 
 CONFIG = "config.json"
 SINGLE = "model.safetensors"
@@ -27,47 +29,21 @@ def is_hf_dir(path: str | Path) -> bool:
     return p.is_dir() and (p / CONFIG).is_file()
 
 
-def _header(path: Path) -> tuple[dict, int]:
-    with path.open("rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        return json.loads(f.read(n)), 8 + n
-
-
-def _read_bf16(path: Path, name: str) -> np.ndarray:
-    header, base = _header(path)
-    info = header[name]
-    start, end = info["data_offsets"]
-    raw = np.memmap(path, dtype=np.uint16, mode="r", offset=base + start, shape=((end - start) // 2,))
-    return (raw.astype(np.uint32) << 16).view(np.float32).reshape(info["shape"])
-
-
-def _shard_files(d: Path) -> list[Path]:
+def shard_files(d: Path) -> list[Path]:
+    """The safetensors files that hold the model of directory `d`."""
     if (d / SINGLE).is_file():
         return [d / SINGLE]
     if (d / INDEX).is_file():
-        index = json.loads((d / INDEX).read_text(encoding="utf-8"))
-        return [d / f for f in sorted(set(index["weight_map"].values()))]
-    found = sorted(d.glob("*.safetensors"))
+        try:
+            index = json.loads((d / INDEX).read_text(encoding="utf-8"))
+            names = sorted(set(index["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise FormatError(d / INDEX, f"not a usable safetensors index: {e}") from None
+        return [d / f for f in names]
+    found = sorted(d.glob("model*.safetensors"))
     if not found:
-        raise FileNotFoundError(f"{d}: no model.safetensors, index or *.safetensors file")
+        raise FormatError(d, "no model.safetensors, model.safetensors.index.json or model*.safetensors file")
     return found
-
-
-def read_tensors(files: list[Path]) -> dict[str, np.ndarray]:
-    """Every tensor of the files as numpy arrays (float32 where they were floats)."""
-    from safetensors import safe_open  # noqa: PLC0415 - optional dependency (core extra)
-
-    out: dict[str, np.ndarray] = {}
-    for f in files:
-        with safe_open(str(f), framework="numpy") as st:
-            for name in st.keys():  # noqa: SIM118 - safe_open is not a mapping
-                dtype = st.get_slice(name).get_dtype()
-                if dtype == "BF16":
-                    out[name] = _read_bf16(f, name)
-                else:
-                    arr = st.get_tensor(name)
-                    out[name] = arr.astype(np.float32) if arr.dtype.kind == "f" else arr
-    return out
 
 
 def read_hf_dir(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
@@ -76,17 +52,27 @@ def read_hf_dir(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     if not is_hf_dir(d):
         raise FileNotFoundError(f"{d}: not an HF model directory (no {CONFIG})")
     cfg = ModelConfig.from_json(d / CONFIG)
-    return cfg, read_tensors(_shard_files(d))
+    headers = safetensors.read_headers(shard_files(d))
+    # Bound the config by the tensors before anything is built from it: expected_shapes
+    # makes a dict entry per tensor of every layer, and a 400-byte config.json saying
+    # num_hidden_layers: 2147483648 made it grow past 13 GB.
+    if cfg.num_hidden_layers > len(headers):
+        raise FormatError(d / CONFIG, f"num_hidden_layers {cfg.num_hidden_layers} does not fit the "
+                                      f"{len(headers)} tensors of the model")
+    for name in expected_shapes(cfg):
+        if name in headers and headers[name][1].dtype not in safetensors.FLOAT_DTYPES:
+            f, info = headers[name]
+            raise FormatError(f, f"tensor {name!r} has dtype {info.dtype}; model weights are floats "
+                                 "(an integer tensor is not converted)")
+    return cfg, {name: safetensors.read_tensor(f, info) for name, (f, info) in headers.items()}
 
 
 def write_hf_dir(path: str | Path, config: ModelConfig, weights: dict[str, np.ndarray]) -> Path:
     """Write config.json and model.safetensors (float32, HF names; no lm_head when tied)."""
-    from safetensors.numpy import save_file  # noqa: PLC0415
-
     d = Path(path)
     d.mkdir(parents=True, exist_ok=True)
-    names = expected_shapes(config)
-    tensors = {k: np.ascontiguousarray(weights[k], dtype=np.float32) for k in names}
-    save_file(tensors, str(d / SINGLE), metadata={"format": "pt"})
-    (d / CONFIG).write_text(json.dumps(config.to_hf_dict(), indent=2) + "\n", encoding="utf-8")
+    tensors = {k: np.asarray(to_host(weights[k]), dtype=np.float32) for k in expected_shapes(config)}
+    safetensors.write_file(d / SINGLE, tensors, metadata={"format": "pt"})
+    with atomic.replacing(d / CONFIG) as tmp:
+        tmp.write_text(json.dumps(config.to_hf_dict(), indent=2) + "\n", encoding="utf-8")
     return d

@@ -49,24 +49,24 @@ _HF_LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 _GGUF_LAYER = re.compile(r"^blk\.(\d+)\.(.+)$")
 
 
+def _rename(name: str, whole: dict[str, str], layer: re.Pattern, per_layer: dict[str, str],
+            prefix: str) -> str | None:
+    if name in whole:
+        return whole[name]
+    m = layer.match(name)
+    if m and m.group(2) in per_layer:
+        return f"{prefix}{m.group(1)}.{per_layer[m.group(2)]}"
+    return None
+
+
 def hf_to_gguf(name: str) -> str | None:
     """ggml name of an HF tensor name, or None when it has none."""
-    if name in _GLOBAL_MAP:
-        return _GLOBAL_MAP[name]
-    m = _HF_LAYER.match(name)
-    if m and m.group(2) in _LAYER_MAP:
-        return f"blk.{m.group(1)}.{_LAYER_MAP[m.group(2)]}"
-    return None
+    return _rename(name, _GLOBAL_MAP, _HF_LAYER, _LAYER_MAP, "blk.")
 
 
 def gguf_to_hf(name: str) -> str | None:
     """HF name of a ggml tensor name, or None when it has none."""
-    if name in _GLOBAL_MAP_REV:
-        return _GLOBAL_MAP_REV[name]
-    m = _GGUF_LAYER.match(name)
-    if m and m.group(2) in _LAYER_MAP_REV:
-        return f"model.layers.{m.group(1)}.{_LAYER_MAP_REV[m.group(2)]}"
-    return None
+    return _rename(name, _GLOBAL_MAP_REV, _GGUF_LAYER, _LAYER_MAP_REV, "model.layers.")
 
 
 def to_hf_name(name: str) -> str:
@@ -81,6 +81,12 @@ def ggml_shape(hf_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def hf_shape(ggml_dims: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     return tuple(int(d) for d in reversed(list(ggml_dims)))
+
+
+def tensor_class(name: str) -> str:
+    """An HF tensor name without its layer: `model.layers.3.mlp.up_proj.weight` -> `mlp.up_proj.weight`."""
+    m = _HF_LAYER.match(name)
+    return m.group(2) if m else name
 
 
 def is_norm_or_bias(name: str) -> bool:

@@ -12,7 +12,7 @@ what the GPU backend runs with CuPy, which has no autograd.
 
 Conventions (the same as HF transformers):
 - RMSNorm: y = x / sqrt(mean(x^2) + eps) * w
-- RoPE: rotate-half, cos/sin of positions 0..T-1 times theta^(-2i/d), duplicated halves
+- RoPE: rotate-half, `aprcore.ops.rope_cos_sin` (HF's float32 inv_freq and angles)
 - GQA: query head h attends with key/value head h // (num_heads / num_kv_heads)
 - SwiGLU: down(silu(gate(x)) * up(x))
 - head: lm_head.weight, or embed_tokens.weight when tie_word_embeddings
@@ -26,6 +26,7 @@ import numpy as np
 
 from ..arrays import get_array_module as get_xp
 from ..config import ModelConfig
+from ..ops import rope_cos_sin, rotate_half
 from ..weights import layer_prefix
 
 Weights = dict[str, Any]
@@ -44,19 +45,6 @@ def scatter_add_rows(xp, target, rows, values) -> None:
 
 def head_weight(cfg: ModelConfig, w: Weights):
     return w["model.embed_tokens.weight"] if cfg.tie_word_embeddings else w["lm_head.weight"]
-
-
-def rope_tables(xp, seq_len: int, head_dim: int, theta: float, dtype):
-    """cos, sin of shape (T, head_dim) as HF builds them (computed in float64, then cast)."""
-    inv = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
-    ang = np.outer(np.arange(seq_len, dtype=np.float64), inv)
-    emb = np.concatenate([ang, ang], axis=-1)
-    return xp.asarray(np.cos(emb).astype(dtype)), xp.asarray(np.sin(emb).astype(dtype))
-
-
-def rotate_half(xp, x):
-    half = x.shape[-1] // 2
-    return xp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
 def _rmsnorm(xp, x, w, eps):
@@ -96,7 +84,7 @@ def forward(cfg: ModelConfig, w: Weights, ids, *, keep: bool = True):
     g = nh // nkv
     eps = cfg.rms_norm_eps
     scale = 1.0 / float(np.sqrt(hd))
-    cos, sin = rope_tables(xp, T, hd, cfg.rope_theta, dt)
+    cos, sin = (t.astype(dt) for t in rope_cos_sin(xp.arange(T), hd, cfg.rope_theta, xp))
     # Additive causal mask for the (g*T, T) score rows of one kv head: row gi*T+t sees <= t.
     causal = np.triu(np.full((T, T), -np.inf, dtype=dt), k=1)
     mask = xp.asarray(np.tile(causal, (g, 1)))
@@ -118,8 +106,8 @@ def forward(cfg: ModelConfig, w: Weights, ids, *, keep: bool = True):
         q = q.reshape(B, T, nkv, g, hd).transpose(0, 2, 3, 1, 4)
         k = k.reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
         v = xp.ascontiguousarray(v.reshape(B, T, nkv, hd).transpose(0, 2, 1, 3))
-        qr = (q * cos + rotate_half(xp, q) * sin).reshape(B, nkv, g * T, hd)
-        kr = k * cos + rotate_half(xp, k) * sin
+        qr = (q * cos + rotate_half(q) * sin).reshape(B, nkv, g * T, hd)
+        kr = k * cos + rotate_half(k) * sin
         s = (qr @ kr.swapaxes(-1, -2)) * scale + mask  # (B, nkv, gT, T)
         pr = _softmax(xp, s)
         o = pr @ v  # (B, nkv, gT, hd)
@@ -212,8 +200,8 @@ def backward(cfg: ModelConfig, w: Weights, cache, dlogits) -> Weights:
         dqr = (ds @ kr).reshape(B, nkv, g, T, hd)
         dkr = ds.swapaxes(-1, -2) @ qr
         # RoPE is y = x*cos + R(x)*sin with R^T = -R, so dx = dy*cos - R(dy*sin).
-        dq = dqr * cos - rotate_half(xp, dqr * sin)
-        dk = dkr * cos - rotate_half(xp, dkr * sin)
+        dq = dqr * cos - rotate_half(dqr * sin)
+        dk = dkr * cos - rotate_half(dkr * sin)
         dq2 = dq.transpose(0, 3, 1, 2, 4).reshape(N, nh * hd)
         dk2 = dk.transpose(0, 2, 1, 3).reshape(N, nkv * hd)
         dv2 = dv.transpose(0, 2, 1, 3).reshape(N, nkv * hd)

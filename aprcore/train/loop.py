@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import ModelConfig
+from ..progress import bar as progress_bar
 from . import device as dev
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Corpus, batch_at, build_corpus, tokenizer_info, val_batches
@@ -66,19 +66,6 @@ class TrainSettings:
     # distillation
     temperature: float = 2.0
     alpha: float = 0.5
-    extra: dict = field(default_factory=dict)
-
-
-def _progress(step: int, total: int, loss: float, tps: float) -> None:
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    done = int(width * step / max(1, total))
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{total} "
-                     f"loss {loss:.4f} {tps:,.0f} tok/s")
-    if step == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def mean_loss(cfg: ModelConfig, w: dict, batches, xp) -> float:
@@ -108,6 +95,9 @@ def prepare(cfg: ModelConfig | None, settings: TrainSettings, *, init: str | Non
         check_init_tensors(cfg, weights, resume)
         opt.m, opt.v, opt.t = m, v, int(state["adamw"]["t"])
         start = int(state["step"])
+        if settings.steps <= start:
+            raise PreflightError(f"--steps {settings.steps} is not past step {start} of the "
+                                 f"checkpoint {resume}: nothing to train")
         if state.get("seed") != settings.seed:
             raise PreflightError(f"--resume {resume} was trained with seed {state.get('seed')}, "
                                  f"not {settings.seed}: batches would differ")
@@ -159,7 +149,7 @@ def train(cfg: ModelConfig | None, settings: TrainSettings, out: str | Path, *,
     losses: list[float] = []
     val_history: list[dict] = []
     stopped = None
-    with log_path.open(mode, encoding="utf-8") as log:
+    with log_path.open(mode, encoding="utf-8") as log, progress_bar(settings.steps, "step", initial=start) as bar:
         if start == 0:
             log.write(json.dumps({"event": "start", "config": cfg.to_hf_dict(), **info,
                                   "corpus": corpus.describe(), "init": init,
@@ -194,7 +184,8 @@ def train(cfg: ModelConfig | None, settings: TrainSettings, out: str | Path, *,
                    **dev.memory_bytes(xp)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            _progress(step + 1, settings.steps, loss_f, tokens_per_step / wall)
+            bar.set_postfix(loss=f"{loss_f:.4f}", tok_s=f"{tokens_per_step / wall:,.0f}", refresh=False)
+            bar.update()
             done = step + 1
             if settings.ckpt_every and done % settings.ckpt_every == 0 and done < settings.steps:
                 save_checkpoint(out / "checkpoints" / f"step-{done:06d}", cfg, w, opt,

@@ -77,12 +77,9 @@ def load_init(path: str | Path, cfg: ModelConfig | None):
 
     path = Path(path)
     if path.suffix == ".gguf":
-        try:
-            from .. import load as core_load  # the formats engineer's GGUF reader
-        except ImportError:
-            raise PreflightError(f"{path}: reading .gguf needs aprcore.load, not available "
-                                 "in this build; pass an HF directory") from None
-        model = core_load(str(path))
+        from ..formats import load  # noqa: PLC0415 - gguf is imported only for a .gguf
+
+        model = load(str(path))
         src_cfg, weights = model.config, {k: np.asarray(v, dtype=np.float32)
                                           for k, v in model.weights.items()}
     else:

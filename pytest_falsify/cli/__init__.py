@@ -20,16 +20,18 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import gate
-from . import apply, check, listing, status, validate
+from . import apply, bind, check, init, listing, status, validate
 from ._common import BadInput
 
 #: name -> module, in the order `falsify --help` lists them.
 COMMANDS = {
+    "init": init,
     "validate": validate,
     "status": status,
     "list": listing,
     "apply": apply,
     "check": check,
+    "bind": bind,
 }
 
 OK, FALSIFIED, BAD_INPUT, CLOSED_PIPE = gate.OK, gate.NEW_FAILURE, 2, 141

@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import report
 from ..contracts import ContractSet, load_dir
 from ..rewrite import Options
+from ..signing import KeyProblem, Trust
 from ._project import ConfigFileError, Project, locate
 
 
@@ -55,16 +56,37 @@ def load_contracts(args: argparse.Namespace) -> ContractSet:
     return cset
 
 
-def load_reports(paths: list[Path]) -> dict[str, dict]:
-    """Merged results of the reports (interrupted ones skipped); BadInput on a bad report."""
+def load_reports(paths: list[Path], trust: Trust | None = None,
+                 allow_unsigned: bool = False) -> dict[str, dict]:
+    """Merged results of the reports (interrupted ones skipped); BadInput on a bad report.
+
+    With a `trust` that requires signatures, an unsigned or badly signed report is
+    refused; `allow_unsigned` applies an unsigned one without its live-level results.
+    """
+    trust = trust or Trust()
     loaded = []
     for p in paths:  # every report is checked before any is used or warned about
         try:
-            loaded.append(report.load(p))
+            rep = report.load(p)
         except OSError as exc:
             raise BadInput(f"{p}: cannot read the report: {exc.strerror}") from None
         except ValueError as exc:
             raise BadInput(str(exc)) from None
+        try:
+            why = trust.check(rep)
+        except KeyProblem as exc:
+            raise BadInput(str(exc)) from None
+        if why == "unsigned" and allow_unsigned:
+            live = sum(1 for t in rep.get("tests", ()) if t.get("level") == "live")
+            print(f"warning: {p}: unsigned report: its {live} live-level result(s) are not "
+                  "applied", file=sys.stderr)
+            rep = {**rep, "tests": [t for t in rep.get("tests", ()) if t.get("level") != "live"]}
+        elif why is not None:
+            hint = ("; sign it (run pytest with the key in the environment), or pass "
+                    "--allow-unsigned to apply its algorithm-level results only"
+                    if why == "unsigned" else "")
+            raise BadInput(f"{p}: refused: {why}{hint}")
+        loaded.append(rep)
     kept = []
     for p, r in zip(paths, loaded, strict=True):
         if r.get("interrupted"):
@@ -76,6 +98,14 @@ def load_reports(paths: list[Path]) -> dict[str, dict]:
             print(f"warning: {p}: run ended with exit status {r.get('exitstatus')}", file=sys.stderr)
         kept.append(r)
     return report.merge_results(kept)
+
+
+def report_trust(args: argparse.Namespace) -> Trust:
+    """The project's trust in reports (its `falsify_report_key` setting)."""
+    try:
+        return Trust.from_ini(project(args).options.get("falsify_report_key"))
+    except KeyProblem as exc:
+        raise BadInput(f"{project(args).inipath}: {exc}") from None
 
 
 def rewrite_options(args: argparse.Namespace) -> Options:

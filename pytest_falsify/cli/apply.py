@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
-from ._common import contracts_dir, load_contracts, load_reports, rewrite_options
+from ._common import contracts_dir, load_contracts, load_reports, report_trust, rewrite_options
 
 HELP = "merge JSON reports of several runs and rewrite contracts"
 DESCRIPTION = ("Merge the JSON reports of several runs (e.g. CPU CI and a CUDA host) with the\n"
@@ -18,16 +19,25 @@ DESCRIPTION = ("Merge the JSON reports of several runs (e.g. CPU CI and a CUDA h
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    p.add_argument("--allow-unsigned", action="store_true",
+                   help="where the project requires signed reports (falsify_report_key): apply "
+                        "an unsigned report's algorithm-level results, never its live-level ones")
 
 
 def run(args: argparse.Namespace) -> int:
-    load_contracts(args)
-    results = load_reports(args.reports)
+    before = load_contracts(args)
+    results = load_reports(args.reports, report_trust(args), args.allow_unsigned)
     options = rewrite_options(args)
     directory = contracts_dir(args)
-    plan, written, problems = engine.write(directory, lambda: load_dir(directory),
-                                           results, None, evidence.today(), options)
-    for line in summary.lines(plan, "write", written, problems, [], 0):
+    try:
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory),
+                                               results, None, evidence.today(), options)
+    except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
+        print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
+        return 130
+    entries = [e for c in before.contracts for e in c.entries]
+    for line in summary.lines(plan, "write", written, problems, [], 0, entries=entries,
+                              results=results):
         print(line)
     falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
     return 1 if problems or falsified else 0

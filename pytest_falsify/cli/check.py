@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import engine, evidence, gate
 from ..contracts import CLAIMING_STATUSES
-from ._common import load_contracts, load_reports, rewrite_options
+from ._common import load_contracts, load_reports, report_trust, rewrite_options
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -18,13 +18,17 @@ DESCRIPTION = ("Derive the statuses from the stored evidence plus the given repo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="*", type=Path, metavar="REPORT")
+    p.add_argument("--allow-unsigned", action="store_true",
+                   help="use an unsigned report's algorithm-level results where signed reports "
+                        "are required")
     p.add_argument("--strict", action="store_true", help="claimed status without evidence, or a "
                    "hand-set status the evidence does not support, is an error")
 
 
 def run(args: argparse.Namespace) -> int:
     cset = load_contracts(args)
-    results = load_reports(args.reports) if args.reports else {}
+    results = (load_reports(args.reports, report_trust(args), args.allow_unsigned)
+               if args.reports else {})
     options = rewrite_options(args)
     plan = engine.make_plan(cset, results)
     rendered, problems = engine.render(cset, plan, evidence.today(), options)

@@ -1,8 +1,4 @@
-"""Round trips across formats, and forward parity on either file.
-
-The forward tests need aprcore.model (the core engineer's Model); until it is on main
-they skip (a skip is not evidence and lowers no status).
-"""
+"""Round trips across formats, and forward parity on either file."""
 
 from __future__ import annotations
 
@@ -15,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aprcore.formats import gguf_io
+from aprcore.model import Model
 from aprcore.weights import expected_shapes
 
 CONFIGS = {**TINY, **{f"quantizable-{k}": v for k, v in QUANTIZABLE.items()}}
@@ -52,14 +49,9 @@ def test_roundtrip_over_head_layouts(arch, heads_kv, tied, seed, tmp_path_factor
     assert all(w2[k].tobytes() == v.tobytes() for k, v in w.items())
 
 
-def _model():
-    return pytest.importorskip("aprcore.model", reason="aprcore.model (core) is not merged yet").Model
-
-
 @pytest.mark.falsifier("FALSIFY-QW2E-FWD-F32-001")
 @pytest.mark.parametrize("name", ["tiny-qwen2", "tiny-llama", "tiny-qwen2-gqa7"])
 def test_forward_on_hf_and_f32_gguf_is_identical(name, tmp_path, record_property):
-    Model = _model()
     import aprcore
 
     cfg = CONFIGS[name]

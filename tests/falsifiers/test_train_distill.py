@@ -51,8 +51,8 @@ def teacher_dir(tmp_path_factory):
 
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        h.update(f.name.encode())
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 
@@ -171,8 +171,8 @@ def test_checkpoint_resume_is_bit_exact(teacher_dir, tmp_path, mode):
     a = load_file(str(tmp_path / "full" / "final" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "final" / "model.safetensors"))
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
-    oa = load_file(str(tmp_path / "full" / "final" / "optimizer.safetensors"))
-    ob = load_file(str(tmp_path / "resumed" / "final" / "optimizer.safetensors"))
+    oa = load_file(str(tmp_path / "full" / "final" / "optimizer" / "moments.safetensors"))
+    ob = load_file(str(tmp_path / "resumed" / "final" / "optimizer" / "moments.safetensors"))
     assert all(oa[k].tobytes() == ob[k].tobytes() for k in oa)
 
 

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer, models, processors
 
 from aprcore.cli import main as aprcore_main
 from aprcore.config import ModelConfig, preset
-from aprcore.train.checkpoint import save_model_dir
+from aprcore.formats.hf import write_hf_dir
 from aprcore.train.data import batch_at, build_corpus
 from aprcore.train.graph import cross_entropy, forward
 from aprcore.train.init import init_weights
@@ -114,8 +114,8 @@ def test_init_tensors_that_do_not_fit_fail_before_any_step(tmp_path, capsys, dam
     w = init_weights(cfg, 0)
     target = "tiny-qwen2"
     if damage == "wrong_hidden":
-        save_model_dir(cfg.replace(hidden_size=32, intermediate_size=80), init_weights(
-            cfg.replace(hidden_size=32, intermediate_size=80), 0), tmp_path / "ck")
+        small = cfg.replace(hidden_size=32, intermediate_size=80)
+        write_hf_dir(tmp_path / "ck", small, init_weights(small, 0))
     else:
         if damage == "missing_tensor":
             del w["model.layers.1.mlp.up_proj.weight"]

@@ -101,7 +101,8 @@ def test_pure_modules_and_the_cli_load_without_pytest():
 
     code = ("import sys, pytest_falsify.cli, pytest_falsify.verdict, pytest_falsify.engine, "
             "pytest_falsify.contracts, pytest_falsify.rewrite, pytest_falsify.report, "
-            "pytest_falsify.outcome, pytest_falsify.records, pytest_falsify.gate; "
+            "pytest_falsify.outcome, pytest_falsify.records, pytest_falsify.gate, "
+            "pytest_falsify.pruning, pytest_falsify.activation; "
             "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith('_pytest')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

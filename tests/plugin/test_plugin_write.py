@@ -26,10 +26,10 @@ def test_write_mode_derives_statuses_and_records_evidence(project):
     assert got["FALSIFY-DEMO-001"]["evidence"]["tests"][0]["metrics"] == {"cosine": 0.999}
     result.stdout.fnmatch_lines([
         "*falsify (write)*",
-        "demo*3 DISCHARGED*0 PARTIAL*0 BLOCKER*0 UNBOUND*0 FALSIFIED",
         "transitions:",
         "  FALSIFY-DEMO-001: UNBOUND -> DISCHARGED",
         "  FALSIFY-DEMO-002: UNBOUND -> DISCHARGED",
+        "demo*3 DISCHARGED*0 PARTIAL*0 BLOCKER*0 UNBOUND*0 FALSIFIED",
         "wrote 1 contract file(s):",
     ])
 

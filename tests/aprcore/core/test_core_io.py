@@ -86,7 +86,7 @@ def test_save_with_quant_needs_a_gguf_path(model, tmp_path):
 def test_gguf_paths_dispatch_to_gguf_io(model, tmp_path, monkeypatch):
     calls = {}
     fake = types.ModuleType("aprcore.formats.gguf_io")
-    fake.write_model = lambda path, config, weights, quant=None: calls.update(w=(path, quant))
+    fake.write_model = lambda path, config, weights, quant=None, strict=False: calls.update(w=(path, quant))
     fake.read_model = lambda path: (model.config, model.weights)
     monkeypatch.setitem(sys.modules, "aprcore.formats.gguf_io", fake)
     import aprcore.formats as formats
@@ -124,3 +124,29 @@ def test_cli_fails_loudly_when_a_command_module_is_missing(monkeypatch):
     monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "no_such_command"))
     with pytest.raises(ModuleNotFoundError, match="no_such_command"):
         cli.build_parser()
+
+
+def test_save_never_follows_a_symlink_planted_at_a_temporary_name(model, tmp_path):
+    # before: save wrote through m.gguf.tmp, so a link there overwrote the link's target
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    for planted in ("m.gguf.tmp", ".m.gguf.tmp"):
+        (tmp_path / planted).symlink_to(victim)
+    aprcore.save(model, tmp_path / "m.gguf")
+    assert victim.read_text() == "precious"
+    assert aprcore.load(tmp_path / "m.gguf").config == model.config
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "model.safetensors.tmp").symlink_to(victim)
+    aprcore.save(model, tmp_path / "hf")
+    assert victim.read_text() == "precious"
+    leftovers = sorted(p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp") and not p.is_symlink())
+    assert leftovers == []
+
+
+def test_inspect_of_an_empty_directory_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    code = "import sys; from aprcore.cli import main; sys.exit(main(['inspect', sys.argv[1]]))"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr  # no __del__ noise

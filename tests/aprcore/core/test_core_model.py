@@ -151,3 +151,19 @@ def test_real_width_qwen2_05b_layers_match_hf_over_a_long_prompt(record_property
     record_property("max_rel_diff", rel)
     assert rel < 1e-4
     assert (ours.argmax(-1) == ref.argmax(-1)).all()
+
+
+def test_every_fault_is_resolved_into_the_forward_or_the_weights():
+    """A fault name that nothing overrides would inject nothing: each one changes the logits."""
+    model = Model.random(preset("tiny-qwen2"), seed=3)
+    healthy = model.forward([1, 2, 3, 4])
+    cache = model.new_cache()
+    model.forward([1, 2, 3], cache=cache)
+    healthy_decode = model.forward([4], cache=cache)
+    for name in FAULTS:
+        faulty = inject(model, name)
+        cache = faulty.new_cache()
+        faulty.forward([1, 2, 3], cache=cache)
+        changed = (not np.array_equal(faulty.forward([1, 2, 3, 4]), healthy)
+                   or not np.array_equal(faulty.forward([4], cache=cache), healthy_decode))
+        assert changed, name

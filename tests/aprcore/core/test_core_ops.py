@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from aprcore import ops
+from aprcore import Model, ops, preset
 from aprcore.arrays import GpuUnavailable, get_array_module
 from aprcore.backend import CPU, Backend, resolve_backend
 
@@ -125,3 +125,44 @@ def test_resolve_backend_cpu_and_unavailable_gpu(monkeypatch):
         resolve_backend("gpu")
     with pytest.raises(ValueError, match="unknown backend"):
         resolve_backend("tpu")
+
+
+def test_rope_frequencies_are_hf_float32_not_float64_rounded():
+    """HF computes inv_freq and the angles in float32; rounding a float64 computation
+    gives different bits for Qwen2's theta, so the convention is pinned, not incidental."""
+    hd, theta = 64, 1_000_000.0
+    inv = ops.rope_inv_freq(hd, theta)
+    exponent = np.arange(0, hd, 2, dtype=np.int64).astype(np.float32) / np.float32(hd)
+    assert inv.dtype == np.float32
+    np.testing.assert_array_equal(inv, np.float32(1.0) / np.float32(theta) ** exponent)
+    pos = np.arange(4096)
+    cos, _ = ops.rope_cos_sin(pos, hd, theta)
+    f64 = np.cos(np.outer(pos, 1.0 / theta ** (np.arange(0, hd, 2) / hd))).astype(np.float32)
+    assert not np.array_equal(cos[:, : hd // 2], f64)
+
+
+def test_rope_tables_equal_transformers_qwen2_rotary_embedding():
+    torch = pytest.importorskip("torch")
+    qwen2 = pytest.importorskip("transformers.models.qwen2.modeling_qwen2")
+    from transformers import Qwen2Config
+
+    cfg = Qwen2Config(hidden_size=256, num_attention_heads=4, rope_theta=1_000_000.0,
+                      max_position_embeddings=4096)
+    rot = qwen2.Qwen2RotaryEmbedding(config=cfg)
+    pos = torch.arange(4096)[None, :]
+    cos_hf, sin_hf = rot(torch.zeros(1, 4096, 64), pos)
+    cos, sin = ops.rope_cos_sin(np.arange(4096), 64, 1_000_000.0)
+    np.testing.assert_allclose(cos, cos_hf[0].numpy(), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(sin, sin_hf[0].numpy(), rtol=0, atol=2e-6)
+    np.testing.assert_array_equal(ops.rope_inv_freq(64, 1_000_000.0), rot.inv_freq.numpy())
+
+
+def test_training_forward_uses_the_models_rope_tables():
+    from aprcore.train import graph
+
+    cfg = preset("tiny-qwen2")
+    w = {k: v.astype(np.float64) for k, v in Model.random(cfg, seed=2).weights.items()}
+    _, cache = graph.forward(cfg, w, np.arange(300)[None, :] % cfg.vocab_size)
+    cos, sin = ops.rope_cos_sin(np.arange(300), cfg.head_dim, cfg.rope_theta)
+    assert np.array_equal(np.asarray(cache["cos"]).reshape(300, -1), cos)
+    assert np.array_equal(np.asarray(cache["sin"]).reshape(300, -1), sin)

@@ -109,7 +109,7 @@ def test_a_prompt_on_a_file_without_a_tokenizer_is_a_one_line_error(tmp_path):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--tokens", "1,2", "--chat"], "--chat needs --prompt"),
-    (["--prompt", "x", "--generate", "-3"], "--generate must be >= 0"),
+    (["--prompt", "x", "--generate", "-3"], "--generate: must be 0 or more"),
 ])
 def test_bad_run_arguments_are_one_line_usage_errors(argv, message):
     r = _run("random:tiny-llama", *argv)

@@ -109,7 +109,8 @@ def test_type_that_does_not_fit_the_row(good, tmp_path):
 def test_shape_that_does_not_fit_the_config(good, tmp_path):
     p = tmp_path / "shape.gguf"
     p.write_bytes(_patch_tensor_field(good["m.gguf"], "blk.0.ffn_norm.weight", "dim0", 32))
-    _expect_format_error(p, "post_attention_layernorm")
+    # half the bytes: the next tensor's data no longer follows it (llama.cpp's rule)
+    _expect_format_error(p, "after 'blk.0.ffn_norm.weight'")
 
 
 def test_huge_array_count_fails_fast_instead_of_looping(good, tmp_path):
@@ -217,6 +218,94 @@ def test_fuzzed_safetensors_reads_or_raises_format_error(good, tmp_path, data):
             src.load_rows(m.name, 0, src.rows(m.name))
     except FormatError as e:
         assert str(p) in str(e)
+
+
+# -- the tensor table must describe the data as llama.cpp lays it out (issue 11) ------------
+
+def _tensor_offset(data: bytes, tensor: str) -> int:
+    name = tensor.encode()
+    i = bytes(data).index(struct.pack("<Q", len(name)) + name) + 8 + len(name)
+    n_dims = struct.unpack_from("<I", data, i)[0]
+    return struct.unpack_from("<Q", data, i + 4 + 8 * n_dims + 4)[0]
+
+
+def test_a_tensor_pointing_at_another_tensors_bytes_is_refused(good, tmp_path):
+    # q and o have one shape: before, this loaded with o_proj == q_proj
+    q_offset = _tensor_offset(good["m.gguf"], "blk.0.attn_q.weight")
+    p = tmp_path / "alias.gguf"
+    p.write_bytes(_patch_tensor_field(good["m.gguf"], "blk.0.attn_output.weight", "offset", q_offset))
+    _expect_format_error(p, "tensor 'blk.0.attn_output.weight' data offset")
+    _expect_format_error(p, "overlaps earlier tensor data")
+
+
+def test_misordered_tensor_data_is_refused(good, tmp_path):
+    a = _tensor_offset(good["m.gguf"], "blk.0.attn_q.weight")
+    b = _tensor_offset(good["m.gguf"], "blk.0.attn_output.weight")
+    data = _patch_tensor_field(good["m.gguf"], "blk.0.attn_q.weight", "offset", b)
+    p = tmp_path / "swap.gguf"
+    p.write_bytes(_patch_tensor_field(data, "blk.0.attn_output.weight", "offset", a))
+    _expect_format_error(p, "tensor data follows the tensor table in order")
+
+
+def _patch_metadata(data: bytes, key: str, value_type: int | None = None, fmt: str | None = None,
+                    value: object = None) -> bytes:
+    """Rewrite the value type and/or the (scalar) value of one metadata key."""
+    raw = bytearray(data)
+    k = key.encode()
+    i = raw.index(struct.pack("<Q", len(k)) + k) + 8 + len(k)
+    if value_type is not None:
+        struct.pack_into("<I", raw, i, value_type)
+    if fmt is not None:
+        struct.pack_into(fmt, raw, i + 4, value)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(("key", "field"), [("qwen2.attention.head_count", "num_attention_heads"),
+                                            ("qwen2.attention.head_count_kv", "num_key_value_heads")])
+def test_a_head_count_of_zero_is_a_format_error(good, tmp_path, key, field):
+    p = tmp_path / "heads.gguf"
+    p.write_bytes(_patch_metadata(good["m.gguf"], key, fmt="<I", value=0))
+    _expect_format_error(p, f"{field} must be in 1..")
+
+
+@pytest.mark.parametrize("key", ["qwen2.attention.head_count", "qwen2.rope.dimension_count",
+                                 "qwen2.rope.freq_base"])
+def test_a_hyperparameter_of_the_wrong_type_is_a_format_error(good, tmp_path, key):
+    # same width, another type: the bytes would read as a different number
+    is_float = key.endswith("freq_base")
+    p = tmp_path / "typed.gguf"
+    p.write_bytes(_patch_metadata(good["m.gguf"], key, value_type=4 if is_float else 6))
+    _expect_format_error(p, f"metadata {key!r} has type {'uint32' if is_float else 'float32'}, "
+                            f"expected {'float32' if is_float else 'uint32'}")
+
+
+@pytest.mark.parametrize("key", ["qwen2.attention.layer_norm_rms_epsilon", "qwen2.rope.freq_base"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 0.0])
+def test_eps_and_theta_must_be_finite_and_positive(good, tmp_path, key, value):
+    p = tmp_path / "eps.gguf"
+    p.write_bytes(_patch_metadata(good["m.gguf"], key, fmt="<f", value=value))
+    _expect_format_error(p, f"metadata {key!r}")
+    _expect_format_error(p, "must be a finite number > 0")
+
+
+def test_a_fifo_named_like_a_gguf_is_refused_without_blocking(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "pipe.gguf")
+    code = "import sys; from aprcore.cli import main; sys.exit(main(['inspect', sys.argv[1]]))"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pipe.gguf")], capture_output=True,
+                         text=True, timeout=120)  # it blocked in open() for ever before
+    assert out.returncode == 2 and "not a regular file" in out.stderr, out.stderr
+
+
+def test_tensors_beyond_the_block_count_are_refused(good, tmp_path):
+    # before: block_count 1 on a 2-layer file loaded the first layer and dropped the second
+    p = tmp_path / "blocks.gguf"
+    p.write_bytes(_patch_metadata(good["m.gguf"], "qwen2.block_count", fmt="<I", value=1))
+    _expect_format_error(p, "tensor 'blk.1.")
+    _expect_format_error(p, "is beyond qwen2.block_count 1")
 
 
 def test_quantizing_to_a_decode_only_legacy_type_is_refused_by_name():

@@ -52,10 +52,6 @@ def test_diff_exit_1_under_the_floor_and_lists_missing_tensors(files, capsys, tm
     assert "only in a: model.layers.1.mlp.up_proj.weight" in out
 
 
-def test_diff_exit_2_for_a_bad_floor(files, capsys):
-    assert _cli("diff", str(files / "hf"), str(files / "f32.gguf"), "--floor", "1.5") == 2
-
-
 def test_inspect_lists_architecture_tensors_types_and_sizes(files, capsys):
     assert _cli("inspect", str(files / "q8.gguf")) == 0
     out = capsys.readouterr().out
@@ -97,7 +93,7 @@ def test_progress_bar_on_a_terminal(files):
     finally:
         os.close(master)
     assert r.returncode == 0 and "PASS" in r.stdout
-    assert b"[" in err and b"#" in err  # the bar was drawn
+    assert b"tensor" in err and b"<" in err  # the bar was drawn, with its ETA
 
 
 def test_sweep_memory_stays_near_the_largest_tensor(tmp_path):

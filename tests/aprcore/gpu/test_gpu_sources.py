@@ -98,3 +98,11 @@ def test_pyproject_ships_every_cuda_file_as_package_data():
     shipped = {p.relative_to(ROOT / "aprcore" / "gpu") for g in globs for p in (ROOT / "aprcore" / "gpu").glob(g)}
     assert {p.relative_to(ROOT / "aprcore" / "gpu") for p in (ROOT / "aprcore" / "gpu" / "cuda").iterdir()
             if p.suffix in (".cu", ".cuh")} <= shipped
+
+
+def test_production_never_imports_the_kernel_specifications():
+    """gpu/reference.py is the tests' specification of the kernels: no aprcore module uses it."""
+    offenders = [p for p in (ROOT / "aprcore").rglob("*.py") if p.name != "reference.py"
+                 and re.search(r"^\s*from (\.|aprcore\.gpu\.?)reference import|import aprcore\.gpu\.reference",
+                               p.read_text(), re.M)]
+    assert offenders == []

@@ -1,4 +1,5 @@
-"""The pretrain command's outputs: the JSONL log's fields, the progress bar only on a TTY."""
+"""The pretrain command's outputs: the JSONL log's fields, the progress bar only on a TTY,
+the guards on its arguments and on OUT."""
 
 import io
 import json
@@ -6,7 +7,6 @@ import json
 import pytest
 
 from aprcore.cli import main as aprcore_main
-from aprcore.train import loop
 from aprcore.train.threads import blas_threads
 
 
@@ -40,12 +40,34 @@ class _Tty(io.StringIO):
         return True
 
 
-def test_progress_bar_is_drawn_only_on_a_tty(monkeypatch):
-    plain = io.StringIO()
-    monkeypatch.setattr("sys.stderr", plain)
-    loop._progress(3, 10, 2.5, 1000.0)
-    assert plain.getvalue() == ""
-    tty = _Tty()
-    monkeypatch.setattr("sys.stderr", tty)
-    loop._progress(10, 10, 2.5, 1000.0)
-    assert "10/10" in tty.getvalue() and "loss 2.5000" in tty.getvalue()
+def _pretrain_stderr(monkeypatch, stream, out) -> str:
+    monkeypatch.setattr("sys.stderr", stream)
+    assert cli(["--steps", "3", "--batch", "2", "--seq", "16", "--val-batches", "1",
+                "--no-checkpoint", "--out", str(out)]) == 0
+    return stream.getvalue()
+
+
+def test_progress_bar_with_eta_is_drawn_only_on_a_tty(monkeypatch, tmp_path):
+    assert _pretrain_stderr(monkeypatch, io.StringIO(), tmp_path / "plain") == ""
+    drawn = _pretrain_stderr(monkeypatch, _Tty(), tmp_path / "tty")
+    assert "3/3" in drawn and "loss=" in drawn and "<" in drawn  # tqdm's elapsed<remaining
+
+
+def test_a_trainer_checkpoint_reads_as_the_model_alone(tmp_path, capsys):
+    """inspect, diff and load see the model's tensors; the optimizer state stays apart."""
+    import aprcore
+    from aprcore.cli import main as cli_main
+    from aprcore.config import preset
+    from aprcore.weights import expected_shapes
+
+    assert cli(["--steps", "2", "--batch", "2", "--seq", "16", "--val-batches", "1",
+                "--out", str(tmp_path / "run")]) == 0
+    final = tmp_path / "run" / "final"
+    n = len(aprcore.load(final).weights)
+    assert n == len(expected_shapes(preset("tiny-llama")))
+    capsys.readouterr()
+    assert cli_main(["inspect", str(final), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["tensors"]) == n
+    assert cli_main(["diff", str(final), str(final), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "PASS" and len(report["tensors"]) == n
