@@ -12,7 +12,14 @@ aprcore's and torch's float32 weights are 4 bytes a weight (the tied embedding i
 whole as the LM head), llama.cpp's Q4_1 0.625 (Q8_0 1.0625). The read rate is measured
 as numpy's gemv over the 113 MB LM head (the largest matrix).
 
-    python benchmarks/bench_smollm2.py [--prompt 32] [--decode 32] [--rounds 3] [--threads N] [--json]
+    python benchmarks/bench_smollm2.py [--decode 32] [--rounds 3] [--threads N] [--json]
+    python benchmarks/bench_smollm2.py --gpu [--decode 128]     # on a CUDA host
+
+`--gpu` instead times greedy decode on the device: aprcore's CUDA-graph decoder
+(`aprcore.gpu.decoder.GpuDecoder`, float32 weights) against HF transformers'
+`generate` on torch CUDA (float32, the same F32 export), with the bound: the decoder's
+weight bytes per token over the device's measured copy bandwidth (bench_gpu's
+`copy_bandwidth`).
 """
 
 from __future__ import annotations
@@ -85,8 +92,59 @@ def gemv_read_rate(w: np.ndarray, repeats: int = 15) -> float:
     return w.nbytes / float(np.median(times))
 
 
+def gpu_main(model, prompt: list[int], n_new: int) -> dict:
+    """Greedy decode tok/s on the device: GpuDecoder vs transformers on torch CUDA."""
+    import statistics
+
+    import cupy as cp
+    from bench_gpu import copy_bandwidth
+
+    from aprcore.gpu.decoder import GpuDecoder
+
+    bw = copy_bandwidth(cp)["kernel_copy_GBps"]
+    dec = GpuDecoder(model.config, model.weights, max_seq=len(prompt) + n_new + 8)
+    dec.generate(prompt, 8)  # warm: compile, capture the graph
+    times = []
+    for _ in range(3):
+        dec.synchronize()
+        t = time.perf_counter()
+        ours = dec.generate(prompt, n_new)
+        dec.synchronize()
+        times.append(time.perf_counter() - t)
+    tps = n_new / statistics.median(times)
+    res = {"graph": dec.graph is not None, "weight_bytes": dec.weight_bytes, "copy_GB_s": bw,
+           "aprcore_tok_s": tps, "floor_tok_s": bw * 1e9 / dec.weight_bytes}
+    try:
+        import torch
+        from transformers import LlamaForCausalLM
+    except ImportError as e:
+        res["transformers"] = f"not run: {e}"
+        return res
+    with tempfile.TemporaryDirectory() as tmp:
+        hf_dir = aprcore.save(model, Path(tmp) / "smollm2-f32")
+        tm = LlamaForCausalLM.from_pretrained(str(hf_dir), torch_dtype=torch.float32).cuda().eval()
+    ids = torch.tensor([prompt], device="cuda")
+    gen = dict(do_sample=False, pad_token_id=0, eos_token_id=None, min_new_tokens=n_new, max_new_tokens=n_new)
+    with torch.no_grad():
+        tm.generate(ids, **dict(gen, min_new_tokens=8, max_new_tokens=8))
+        hf_times = []
+        for _ in range(3):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            out = tm.generate(ids, **gen)
+            torch.cuda.synchronize()
+            hf_times.append(time.perf_counter() - t)
+    hf_tokens = out[0, len(prompt):].tolist()
+    res.update(transformers_tok_s=n_new / statistics.median(hf_times), torch=torch.__version__,
+               ratio_vs_transformers=tps / (n_new / statistics.median(hf_times)),
+               same_greedy_prefix=next((i for i, (x, y) in enumerate(zip(ours, hf_tokens, strict=False))
+                                        if x != y), len(hf_tokens)))
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--gpu", action="store_true", help="time decode on the CUDA device instead")
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="threads for every side (default 2)")
@@ -96,6 +154,10 @@ def main() -> int:
     path = fetch("smollm2")
     model = aprcore.load(path)
     prompt = model.tokenizer.encode(PROMPT)
+    if a.gpu:
+        res = gpu_main(model, prompt, a.decode)
+        print(json.dumps(res) if a.json else "\n".join(f"  {k}: {v}" for k, v in res.items()))
+        return 0
     runners: dict = {"aprcore": AprRunner(model)}
     skipped = {}
     try:
