@@ -33,6 +33,7 @@ from aprcore.config import preset  # noqa: E402
 from aprcore.gpu import GpuUnavailable, device_info, require_cupy  # noqa: E402
 from aprcore.gpu import kernels as K  # noqa: E402
 from aprcore.gpu.reference import random_q4k, random_q4k_bytes, random_weights  # noqa: E402
+from aprcore.quant.layout import Q4_K  # noqa: E402
 
 L2_ROTATE_BYTES = 512 * 2**20   # rotate inputs over at least this many bytes (> L2)
 
@@ -134,7 +135,7 @@ def launch_floor(cp, nbytes: int, rng) -> dict:
 
 def bench_q4k(cp, rows: int, cols: int, bw: float, rng) -> dict:
     nb = cols // 256
-    wbytes = rows * nb * 144
+    wbytes = rows * Q4_K.row_bytes(cols)
     copies = max(2, -(-L2_ROTATE_BYTES // wbytes))
     base = random_q4k(rows, cols, rng)
     ws = [cp.asarray(base) for _ in range(copies)]

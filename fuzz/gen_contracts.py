@@ -93,7 +93,9 @@ def _count_oracle(text: str):
             return None
         m = re.search(r"(\d+) falsifier\(s\)", run.out)
         want = _count(text)
-        if want is None:
+        if want is None:  # not a contract: skipped with a note (issue 9), never counted
+            if "0 contract(s), 0 falsifier(s)" in run.out and "note(s)" in run.out:
+                return None
             return WRONG, "validate accepted a file PyYAML cannot read as a contract"
         if m is None or int(m.group(1)) != want:
             return WRONG, f"validate counted {m and m.group(1)} falsifiers, the file holds {want}"

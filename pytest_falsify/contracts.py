@@ -1,14 +1,18 @@
 """Load and validate contract files: our format and aprender's variety.
 
-A contract is one YAML file with `metadata`, `falsification_tests` and optional `gates`.
-Every error carries file:line and a one-line fix, and all errors of a directory are
-collected at once so a user fixes them in one pass instead of one per run.
+A contract is one YAML file with `metadata`, `falsification_tests` (or `falsification`,
+when it holds entries with ids) and optional `gates`. It is keyed by its path relative to
+the contracts directory, without the suffix (`kernels/softmax-v1`), and its entries by
+the qualified id `KEY::ID`, so two contracts may use the same id. Every error carries
+file:line and a one-line fix, and all errors of a directory are collected at once so a
+user fixes them in one pass; files that are not contracts are skipped with a note.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import fnmatch
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,23 +22,15 @@ from typing import Any
 import yaml
 
 from . import walk, yamlsafe
+from .settings import Settings
+from .statuses import CLAIMING_STATUSES, DERIVED_STATUSES, HAND_STATUSES, KNOWN_STATUSES
 
-#: Statuses the plugin writes.
-DERIVED_STATUSES = (
-    "UNBOUND",
-    "PARTIAL_ALGORITHM_LEVEL",
-    "DISCHARGED",
-    "FALSIFIED",
-    "BLOCKER_FIXTURE_ABSENT",
-)
-#: Statuses seen in aprender's contracts, accepted when set by hand.
-HAND_STATUSES = ("PROPOSED", "FUNCTIONAL", "ACTIVE_WITH_LIVE_EVIDENCE")
-KNOWN_STATUSES = DERIVED_STATUSES + HAND_STATUSES
-#: Statuses that claim evidence: `check` flags them when no test binds the falsifier.
-CLAIMING_STATUSES = ("PARTIAL_ALGORITHM_LEVEL", "DISCHARGED", "ACTIVE_WITH_LIVE_EVIDENCE", "FUNCTIONAL")
+__all__ = ["CLAIMING_STATUSES", "DERIVED_STATUSES", "HAND_STATUSES", "KNOWN_STATUSES"]
+
 LEVELS = ("algorithm", "live")
-BLOCKS = ("falsification_tests", "gates")
-TOP_LEVEL = ("metadata",) + BLOCKS
+#: Blocks whose items are entries; `falsification` only when its items carry ids.
+BLOCKS = ("falsification_tests", "gates", "falsification")
+TOP_LEVEL = ("metadata", "version") + BLOCKS
 #: Our key -> aprender's alias keys.
 ALIASES = {
     "rule": ("description",),
@@ -43,6 +39,8 @@ ALIASES = {
     "if_fails": ("fails_if",),
 }
 STATUS_KEYS = ("discharge_status", "status")
+SEP = "::"
+SUFFIXES = walk.SUFFIXES
 #: Blocks that hold an entry's status when it has no status key of its own (aprender).
 NESTED_STATUS_BLOCKS = ("algorithm_evidence",)
 
@@ -74,6 +72,18 @@ class ContractError:
         return f"{self.path}:{self.line}: {self.message}\n    fix: {self.fix}"
 
 
+@dataclass(frozen=True)
+class ContractNote:
+    """Not a problem: a file skipped as a non-contract, a block ignored, and why."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: note: {self.message}"
+
+
 @dataclass
 class Entry:
     """One falsifier (or gate) of a contract."""
@@ -82,11 +92,18 @@ class Entry:
     block: str
     path: Path
     line: int
-    status: str | None
-    status_key: str  # the key the entry uses, or discharge_status when it has none yet
+    status: str | None  # a known status (a project's own word mapped into it), or None
+    status_key: str  # the key the entry uses (dotted when nested), or discharge_status when none yet
     level: str
     evidence: Any = None
     data: dict = field(default_factory=dict, repr=False)
+    key: str = ""  # the contract's key
+    word: str | None = None  # the status exactly as written on disk
+
+    @property
+    def qid(self) -> str:
+        """The qualified id `KEY::ID`, unique across the contracts directory."""
+        return f"{self.key}{SEP}{self.id}"
 
     @property
     def stored_tests(self) -> list[dict]:
@@ -100,7 +117,7 @@ class Entry:
 @dataclass
 class Contract:
     path: Path
-    name: str
+    name: str  # the key: path relative to the contracts directory, POSIX, no suffix
     version: str | None
     entries: list[Entry]
     text: str = field(default="", repr=False)
@@ -110,24 +127,115 @@ class Contract:
     #: (st_ino, st_size, st_mtime_ns) when read: an unchanged file is not parsed again
     stat: tuple | None = None
 
+    @property
+    def key(self) -> str:
+        return self.name
+
 
 @dataclass
 class ContractSet:
     contracts: list[Contract]
     errors: list[ContractError]
-    by_id: dict[str, Entry]
+    #: qualified id -> entry: every entry of every contract
+    by_qid: dict[str, Entry] = field(default_factory=dict)
+    notes: list[ContractNote] = field(default_factory=list)
+    #: bare id -> the qualified ids that carry it (one, or several contracts)
+    qids_of: dict[str, list[str]] = field(default_factory=dict)
+    excluded: int = 0  # files skipped by falsify_exclude
+    #: the settings it was loaded with (a rewrite re-validates its new text with them)
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def by_id(self) -> dict[str, Entry]:
+        """Bare id -> entry, for the ids that exactly one contract has."""
+        return {i: self.by_qid[q[0]] for i, q in self.qids_of.items() if len(q) == 1}
+
+    @property
+    def broken(self) -> set[Path]:
+        """Files with errors: never rewritten."""
+        return {e.path for e in self.errors}
 
     def closest(self, unknown: str, n: int = 3) -> list[str]:
-        return difflib.get_close_matches(unknown, list(self.by_id), n=n, cutoff=0.6)
+        pool = list(self.by_qid) if SEP in unknown else list(self.qids_of)
+        return difflib.get_close_matches(unknown, pool, n=n, cutoff=0.6)
+
+    def resolve(self, ref: str) -> tuple[str | None, str | None]:
+        """A marker's id -> (qualified id, None), or (None, why it names no single entry)."""
+        if SEP in ref:
+            if ref in self.by_qid:
+                return ref, None
+            key, _, fid = ref.rpartition(SEP)
+            for suffix in SUFFIXES:
+                if key.endswith(suffix) and f"{key[:-len(suffix)]}{SEP}{fid}" in self.by_qid:
+                    return None, (f"unknown falsifier id {ref!r}: write the contract without "
+                                  f"{suffix!r}: {key[:-len(suffix)]}{SEP}{fid}")
+            close = self.closest(ref)
+            hint = f"; closest known: {', '.join(close)}" if close else ""
+            return None, f"unknown falsifier id {ref!r}{hint}"
+        qids = self.qids_of.get(ref, [])
+        if len(qids) == 1:
+            return qids[0], None
+        if qids:
+            return None, (f"falsifier id {ref!r} is in {len(qids)} contracts; qualify it as one "
+                          f"of: {', '.join(qids)}")
+        close = self.closest(ref)
+        hint = f"; closest known: {', '.join(close)}" if close else ""
+        return None, f"unknown falsifier id {ref!r}{hint}"
 
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractError]]:
-    """Parse one contract's text; returns the contract (None if unusable) and its errors."""
+def contract_key(path: Path, root: Path, suffix: bool = False) -> str:
+    """The contract's key: its path relative to `root`, POSIX separators, no suffix
+    (kept with `suffix`, for matching exclude globs)."""
+    try:
+        rel = path.relative_to(root) if root != path else Path(path.name)
+    except ValueError:
+        rel = Path(path.name)
+    posix = rel.as_posix()
+    for ext in () if suffix else SUFFIXES:
+        if posix.endswith(ext):
+            return posix[:-len(ext)]
+    return posix
+
+
+def _is_contract(root: yaml.Node) -> bool:
+    """A mapping with a contract block, `metadata`, or a misspelling of a block name."""
+    for knode, _ in root.value:
+        key = knode.value if isinstance(knode, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            continue
+        if key in TOP_LEVEL or difflib.get_close_matches(key, BLOCKS, n=1, cutoff=0.75):
+            return True
+    return False
+
+
+def _has_ids(seq: yaml.SequenceNode) -> bool:
+    return any(yamlsafe.mapping_get(item, "id") is not None for item in seq.value)
+
+
+def _status_of(item: dict, item_node: yaml.Node) -> tuple[str, object, yaml.Node | None]:
+    """(status key, raw value, value node); the key is dotted when the status is nested."""
+    where = status_path(item)
+    if where is None:
+        return "discharge_status", None, None
+    node: yaml.Node | None = item_node
+    for k in where:
+        pair = yamlsafe.mapping_get(node, k)
+        node = pair[1] if pair else None
+    value = item[where[0]] if len(where) == 1 else item[where[0]][where[1]]
+    return ".".join(where), value, node
+
+
+def parse_text(path: Path, text: str, settings: Settings | None = None, key: str | None = None,
+               ) -> tuple[Contract | None, list[ContractError], list[ContractNote]]:
+    """Parse one contract's text: (the contract, None if unusable or not a contract), its
+    errors, and its notes."""
+    settings = settings or Settings()
     errors: list[ContractError] = []
+    notes: list[ContractNote] = []
 
     def err(line: int, message: str, fix: str) -> None:
         errors.append(ContractError(path, line, message, fix))
@@ -137,65 +245,94 @@ def parse_text(path: Path, text: str) -> tuple[Contract | None, list[ContractErr
         data = yamlsafe.construct(root) if root is not None else None
     except yamlsafe.YamlProblem as exc:
         err(exc.line, exc.message, exc.fix)
-        return None, errors
-    if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
-        err(1, "a contract must be a YAML mapping", "start the file with 'metadata:' and 'falsification_tests:'")
-        return None, errors
+        return None, errors, notes
+    if root is None:
+        notes.append(ContractNote(path, 1, "not a contract (empty or comments only): skipped"))
+        return None, errors, notes
+    if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict) or not _is_contract(root):
+        what = "a mapping" if isinstance(data, dict) else f"a YAML {type(data).__name__}"
+        notes.append(ContractNote(path, 1, f"not a contract ({what} without metadata, "
+                                           "falsification_tests or gates): skipped"))
+        return None, errors, notes
 
     for knode, _ in root.value:
-        key = knode.value if isinstance(knode, yaml.ScalarNode) else None
-        if isinstance(key, str) and key not in TOP_LEVEL:
-            close = difflib.get_close_matches(key, TOP_LEVEL, n=1, cutoff=0.75)
+        k = knode.value if isinstance(knode, yaml.ScalarNode) else None
+        if isinstance(k, str) and k not in TOP_LEVEL:
+            close = difflib.get_close_matches(k, TOP_LEVEL, n=1, cutoff=0.75)
             if close:
-                err(_line(knode), f"unknown block {key!r}", f"rename it to {close[0]!r}")
+                err(_line(knode), f"unknown block {k!r}", f"rename it to {close[0]!r}")
 
     meta = data.get("metadata")
     version = None
     if isinstance(meta, dict) and meta.get("version") is not None:
         version = str(meta["version"])
+    elif data.get("version") is not None:
+        version = str(data["version"])
 
+    key = key if key is not None else contract_key(path, path.parent)
     entries: list[Entry] = []
+    seen: dict[str, int] = {}
     for block in BLOCKS:
         pair = yamlsafe.mapping_get(root, block)
         if pair is None or (isinstance(pair[1], yaml.ScalarNode) and pair[1].value in ("", "~", "null")):
             continue
         knode, seq = pair
+        if block == "falsification":
+            if not isinstance(seq, yaml.SequenceNode) or not _has_ids(seq):
+                what = "an empty stub" if isinstance(seq, yaml.SequenceNode) and not seq.value else \
+                    "no entries with ids (prose scenarios)"
+                notes.append(ContractNote(path, _line(knode), f"'falsification' holds {what}: ignored"))
+                continue
         if not isinstance(seq, yaml.SequenceNode):
             err(_line(knode), f"{block!r} must be a list of entries", f"write each entry as '- id: ...' under {block}:")
             continue
         for item_node, item in zip(seq.value, data[block], strict=True):
-            line = _line(item_node)
-            if not isinstance(item, dict):
-                err(line, f"an entry of {block!r} must be a mapping", "write the entry as 'id: ...' keys")
+            entry = _entry(path, key, block, item_node, item, settings, err)
+            if entry is None:
                 continue
-            fid = item.get("id")
-            if not isinstance(fid, str) or not fid.strip():
-                err(line, f"entry of {block!r} has no id", "add 'id: FALSIFY-<AREA>-<NNN>'")
+            if entry.id in seen:
+                err(entry.line, f"duplicate falsifier id {entry.id!r} (also at line {seen[entry.id]})",
+                    "give one of them a new id; ids must be unique within a contract")
                 continue
-            if block == "falsification_tests" and "prediction" not in item and not any(
-                a in item for a in ALIASES["prediction"]
-            ):
-                err(line, f"{fid}: no prediction", "add 'prediction: <what would prove the claim wrong>'")
-            where = status_path(item) or ("discharge_status",)
-            status_key = ".".join(where)
-            status = item[where[0]].get(where[1]) if len(where) == 2 else item.get(where[0])
-            if status is not None and status not in KNOWN_STATUSES:
-                spair = yamlsafe.mapping_get(item_node, where[0])
-                sline = _line(spair[1]) if spair else line
-                close = difflib.get_close_matches(str(status), KNOWN_STATUSES, n=1, cutoff=0.5)
-                hint = f"did you mean {close[0]}? " if close else ""
-                err(sline, f"{fid}: unknown status {status!r}",
-                    f"{hint}use one of {', '.join(KNOWN_STATUSES)}")
-                status = None
-            level = item.get("discharge_level", "live")
-            if level not in LEVELS:
-                err(line, f"{fid}: unknown discharge_level {level!r}", "use 'live' or 'algorithm'")
-                level = "live"
-            entries.append(Entry(fid, block, path, line, status, status_key, level,
-                                 item.get("evidence"), item))
-    name = path.stem
+            seen[entry.id] = entry.line
+            entries.append(entry)
     errors.sort(key=lambda e: e.line)
-    return Contract(path, name, version, entries, text, False, (root, data)), errors
+    return Contract(path, key, version, entries, text, False, (root, data)), errors, notes
+
+
+def _entry(path: Path, key: str, block: str, item_node: yaml.Node, item: object,
+           settings: Settings, err) -> Entry | None:
+    line = _line(item_node)
+    if not isinstance(item, dict):
+        err(line, f"an entry of {block!r} must be a mapping", "write the entry as 'id: ...' keys")
+        return None
+    fid = item.get("id")
+    if not isinstance(fid, str) or not fid.strip():
+        err(line, f"entry of {block!r} has no id", "add 'id: FALSIFY-<AREA>-<NNN>'")
+        return None
+    if block != "gates" and "prediction" not in item and not any(
+        a in item for a in ALIASES["prediction"]
+    ):
+        err(line, f"{fid}: no prediction", "add 'prediction: <what would prove the claim wrong>'")
+    status_key, word, snode = _status_of(item, item_node)
+    status = None
+    if word is not None:
+        status = settings.status_map.resolve(str(word)) if isinstance(word, str) else None
+        if status is None:
+            message, fix = settings.status_map.unknown(str(word))
+            err(_line(snode) if snode is not None else line, f"{fid}: {message}", fix)
+    level = item.get("discharge_level", "live")
+    if level not in LEVELS:
+        err(line, f"{fid}: unknown discharge_level {level!r}", "use 'live' or 'algorithm'")
+        level = "live"
+    return Entry(fid, block, path, line, status, status_key, level, item.get("evidence"), item,
+                 key, word if isinstance(word, str) else None)
+
+
+def excluded(rel: str, patterns: tuple[str, ...]) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(rel, p) or ("/" not in p and fnmatch.fnmatchcase(name, p))
+               for p in patterns)
 
 
 def _file_error(problem: walk.FileProblem) -> ContractError:
@@ -210,21 +347,22 @@ def _stat_key(path: Path) -> tuple | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def load_file(path: Path) -> tuple[Contract | None, list[ContractError], str, bool]:
-    """Read one file: (contract, errors, text, had_bom)."""
-    key = _stat_key(path)
+def load_file(path: Path, settings: Settings | None = None, key: str | None = None,
+              ) -> tuple[Contract | None, list[ContractError], list[ContractNote]]:
+    """Read and parse one file: (contract or None, errors, notes)."""
+    stat = _stat_key(path)
     try:
         data = walk.read_limited(path)
     except walk.FileProblem as exc:
-        return None, [_file_error(exc)], "", False
+        return None, [_file_error(exc)], []
     try:
         text, bom = yamlsafe.decode(data)
     except UnicodeDecodeError as exc:
-        return None, [ContractError(path, 1, f"not UTF-8 ({exc.reason})", "save the file as UTF-8")], "", False
-    contract, errors = parse_text(path, text)
+        return None, [ContractError(path, 1, f"not UTF-8 ({exc.reason})", "save the file as UTF-8")], []
+    contract, errors, notes = parse_text(path, text, settings, key)
     if contract is not None:
-        contract.text, contract.bom, contract.stat = text, bom, key
-    return contract, errors, text, bom
+        contract.text, contract.bom, contract.stat = text, bom, stat
+    return contract, errors, notes
 
 
 @contextlib.contextmanager
@@ -243,7 +381,8 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-def load_dir(root: Path, previous: ContractSet | None = None) -> ContractSet:
+def load_dir(root: Path, previous: ContractSet | None = None,
+             settings: Settings | None = None) -> ContractSet:
     """Load every contract under `root`; errors are collected, never raised.
 
     With `previous`, files whose inode, size and mtime are unchanged (and that loaded
@@ -252,35 +391,74 @@ def load_dir(root: Path, previous: ContractSet | None = None) -> ContractSet:
     that replaced a file (os.replace) always changes its inode.
     """
     with bulk():
-        return _load_dir(root, previous)
+        return _load_dir(root, previous, settings or Settings())
 
 
-def _load_dir(root: Path, previous: ContractSet | None) -> ContractSet:
+def _map_errors(settings: Settings, root: Path) -> list[ContractError]:
+    """Problems of the ini's status map, pointing at their line of the ini file."""
+    if not settings.map_problems:
+        return []
+    src = settings.source
+    try:
+        lines = src.read_text(encoding="utf-8").splitlines() if src else []
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    out = []
+    for p in settings.map_problems:
+        line = next((i + 1 for i, ln in enumerate(lines) if p.line in ln), 0)
+        out.append(ContractError(src or root, line, p.message, p.fix))
+    return out
+
+
+def _one_path_per_file(paths: list[Path]) -> tuple[list[Path], list[ContractError]]:
+    """Each file once: a second path to the same file (a symlink or hard link) would count
+    its claims twice under two keys, so it is an error and only the real file is read."""
+    by_file: dict[tuple[int, int], list[Path]] = {}
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            by_file[(-1, id(p))] = [p]  # the reader reports it
+            continue
+        by_file.setdefault((st.st_dev, st.st_ino), []).append(p)
+    keep: set[Path] = set()
+    errors: list[ContractError] = []
+    for group in by_file.values():
+        real = next((p for p in group if not p.is_symlink()), group[0])
+        keep.add(real)
+        errors.extend(ContractError(p, 0, f"the same file as {real} (a link): its claims would "
+                                          "count twice", "remove the link, or list it in falsify_exclude")
+                      for p in group if p != real)
+    return [p for p in paths if p in keep], errors
+
+
+def _load_dir(root: Path, previous: ContractSet | None, settings: Settings) -> ContractSet:
     reuse: dict[Path, Contract] = {}
     if previous is not None:
-        broken = {e.path for e in previous.errors}
+        broken = previous.broken
         reuse = {c.path: c for c in previous.contracts if c.path not in broken and c.stat}
-    contracts: list[Contract] = []
-    errors: list[ContractError] = []
-    by_id: dict[str, Entry] = {}
+    cset = ContractSet([], _map_errors(settings, root), settings=settings)
     paths, problems = walk.contract_files(root)
-    errors.extend(_file_error(p) for p in problems)
+    cset.errors.extend(_file_error(p) for p in problems)
+    paths, twice = _one_path_per_file(paths)
+    cset.errors.extend(twice)
+    base = root if root.is_dir() else root.parent
     for path in paths:
+        if settings.exclude and path != root and excluded(contract_key(path, base, suffix=True),
+                                                          settings.exclude):
+            cset.excluded += 1
+            continue
         old = reuse.get(path)
         if old is not None and old.stat == _stat_key(path):
-            contract, errs = old, []
+            contract, errs, notes = old, [], []
         else:
-            contract, errs, _, _ = load_file(path)
-        errors.extend(errs)
+            contract, errs, notes = load_file(path, settings, contract_key(path, base))
+        cset.errors.extend(errs)
+        cset.notes.extend(notes)
         if contract is None:
             continue
-        contracts.append(contract)
+        cset.contracts.append(contract)
         for entry in contract.entries:
-            first = by_id.get(entry.id)
-            if first is not None:
-                errors.append(ContractError(
-                    path, entry.line, f"duplicate falsifier id {entry.id!r} (also at {first.path}:{first.line})",
-                    "give one of them a new id; ids must be unique across all contracts"))
-                continue
-            by_id[entry.id] = entry
-    return ContractSet(contracts, errors, by_id)
+            cset.by_qid[entry.qid] = entry
+            cset.qids_of.setdefault(entry.id, []).append(entry.qid)
+    return cset

@@ -15,9 +15,10 @@ from pathlib import Path
 from . import atomic
 from . import verdict as V
 from .atomic import locked
-from .contracts import CLAIMING_STATUSES, ContractSet, Entry, bulk, parse_text
+from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk, parse_text
 from .records import EvidenceRecord
 from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
+from .settings import Settings
 from .yamlsafe import MAX_FILE_BYTES
 
 #: Keys of a test result that are stored in a contract's evidence.
@@ -60,7 +61,7 @@ class HandClaim:
     evidence_shows: str  # what the evidence derives
 
     def __str__(self) -> str:
-        return (f"{self.entry.id}: claimed {self.claimed} by hand; "
+        return (f"{self.entry.qid}: claimed {self.claimed} by hand; "
                 f"evidence shows {self.evidence_shows}")
 
 
@@ -68,23 +69,30 @@ class HandClaim:
 class Plan:
     updates: dict[Path, dict[str, EntryUpdate]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
-    #: id -> (contract name, old status, new status) for every falsifier
+    #: qualified id `KEY::ID` -> (contract key, old status, new status) for every falsifier
     statuses: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     unbound_claims: list[Entry] = field(default_factory=list)
-    pruned: list[tuple[str, str]] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)  # ids with results but no entry
+    pruned: list[tuple[str, str]] = field(default_factory=list)  # (qualified id, test)
+    orphans: list[str] = field(default_factory=list)  # qualified ids with results but no entry
     hand_claims: list[HandClaim] = field(default_factory=list)
 
     def drop(self, path: Path, name: str) -> None:
         """Forget the updates of a file that is not written: its entries keep the status
         on disk in the tally, and none of its transitions is listed."""
-        updates = self.updates.pop(path, {})
-        for fid in updates:
-            if fid in self.statuses:
-                contract, old, _ = self.statuses[fid]
-                self.statuses[fid] = (contract, old, old)
-        self.transitions = [t for t in self.transitions
-                            if not (t.contract == name and t.id in updates)]
+        qids = {f"{name}{SEP}{fid}" for fid in self.updates.pop(path, {})}
+        for qid in qids:
+            if qid in self.statuses:
+                contract, old, _ = self.statuses[qid]
+                self.statuses[qid] = (contract, old, old)
+        self.transitions = [t for t in self.transitions if t.id not in qids]
+
+
+def qualified(cset: ContractSet, fid: str) -> str:
+    """`fid` as a qualified id: itself when qualified or unknown, else the one contract's."""
+    if SEP in fid:
+        return fid
+    qids = cset.qids_of.get(fid, ())
+    return qids[0] if len(qids) == 1 else fid
 
 
 def unchanged_plan(cset: ContractSet | None) -> Plan:
@@ -93,7 +101,7 @@ def unchanged_plan(cset: ContractSet | None) -> Plan:
     for contract in cset.contracts if cset is not None else ():
         for entry in contract.entries:
             old = entry.status or "UNBOUND"
-            plan.statuses[entry.id] = (contract.name, old, old)
+            plan.statuses[entry.qid] = (contract.name, old, old)
     return plan
 
 
@@ -101,7 +109,9 @@ def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
               prune: Callable[[str], bool] | None = None) -> Plan:
     """Derive every falsifier's status from stored evidence plus this run's `results`.
 
-    `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...).
+    `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...). Its ids
+    are qualified (`KEY::ID`); a bare id that exactly one contract has (a report written
+    before ids were qualified) counts for that contract.
     """
     with bulk():
         return _make_plan(cset, results, prune)
@@ -114,26 +124,26 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
     for test in sorted(results):
         r = results[test]
         for fid in r.get("ids", ()):
-            bound.setdefault(fid, []).append(r)
-    for fid in sorted(set(bound) - set(cset.by_id)):
+            bound.setdefault(qualified(cset, fid), []).append(r)
+    for fid in sorted(set(bound) - set(cset.by_qid)):
         plan.orphans.append(fid)
     for contract in cset.contracts:
         for entry in contract.entries:
             old = entry.status or "UNBOUND"
             stored = entry.stored_tests
             kept = [r for r in stored if not (prune and prune(str(r["test"])))]
-            plan.pruned.extend((entry.id, str(r["test"])) for r in stored if r not in kept)
-            fresh = [contract_record(r) for r in bound.get(entry.id, ())]
+            plan.pruned.extend((entry.qid, str(r["test"])) for r in stored if r not in kept)
+            fresh = [contract_record(r) for r in bound.get(entry.qid, ())]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
             if V.holds_hand_claim(entry.status, new, tool_derived=bool(stored)):
                 # Not a status the tool derived: it stays, and the entry is left as it is
                 # (evidence written here would make the next run treat it as derived).
                 plan.hand_claims.append(HandClaim(entry, old, new))
-                plan.statuses[entry.id] = (contract.name, old, old)
+                plan.statuses[entry.qid] = (contract.name, old, old)
                 continue
-            plan.statuses[entry.id] = (contract.name, old, new)
-            if not bound.get(entry.id) and not stored and old in CLAIMING_STATUSES:
+            plan.statuses[entry.qid] = (contract.name, old, new)
+            if not bound.get(entry.qid) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
             evidence_changes = _signature(merged) != _signature(stored)
@@ -143,7 +153,7 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
                               {"tests": merged} if evidence_changes or status_changes else None)
             plan.updates.setdefault(contract.path, {})[entry.id] = upd
             if status_changes:
-                plan.transitions.append(Transition(contract.name, entry.id, old, new))
+                plan.transitions.append(Transition(contract.name, entry.qid, old, new))
     return plan
 
 
@@ -176,13 +186,18 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             options: Options | None) -> tuple[list[Rendered], list[str]]:
     out: list[Rendered] = []
     problems: list[str] = []
-    broken = {e.path for e in cset.errors}
+    first_error: dict[Path, object] = {}
+    for e in cset.errors:
+        first_error.setdefault(e.path, e)
+    counts = {p: sum(1 for e in cset.errors if e.path == p) for p in first_error}
     for contract in cset.contracts:
         updates = plan.updates.get(contract.path)
         if not updates:
             continue
-        if contract.path in broken:
-            problems.append(f"{contract.path}: not rewritten: the file has validation errors")
+        if contract.path in first_error:
+            e = first_error[contract.path]
+            problems.append(f"{contract.path}: not rewritten: {counts[e.path]} contract error(s), "
+                            f"first at line {e.line}: {e.message}")
             plan.drop(contract.path, contract.name)
             continue
         try:
@@ -194,7 +209,7 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             continue
         if new == contract.text:
             continue
-        refused = _loader_refuses(contract.path, new, contract.bom)
+        refused = _loader_refuses(contract.path, new, contract.bom, cset.settings, contract.name)
         if refused:
             problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
             plan.drop(contract.path, contract.name)
@@ -203,14 +218,14 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
     return out, problems
 
 
-def _loader_refuses(path: Path, text: str, bom: bool) -> str | None:
+def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str) -> str | None:
     """Why the loader, with its limits, would refuse `text` as the file at `path`; None
     when it loads. Every write is checked so: no input (a hostile report, a huge run) can
     make the plugin write a contract it then refuses to read."""
     size = len(text.encode("utf-8")) + (3 if bom else 0)
     if size > MAX_FILE_BYTES:
         return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)"
-    _, errors = parse_text(path, text)
+    _, errors, _ = parse_text(path, text, settings, key)
     return f"line {errors[0].line}: {errors[0].message}" if errors else None
 
 

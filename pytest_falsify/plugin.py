@@ -16,6 +16,7 @@ from . import (
     activation,
     engine,
     evidence,
+    findings,
     gate,
     gpu,
     gpu_pinning,
@@ -24,12 +25,13 @@ from . import (
     pruning,
     report,
     rootdir,
+    settings,
     signing,
     summary,
 )
 from . import verdict as V
 from .blocking import Blocked
-from .contracts import LEVELS, ContractSet, load_dir
+from .contracts import LEVELS, ContractError, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
 from .rewrite import Options
 
@@ -40,8 +42,8 @@ _INFO = pytest.StashKey[Binding]()
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
 #: contracts directory, is what makes a project use the plugin (activation.py).
-INI_OPTIONS = ("falsify_contracts", "falsify_verdict_map", "falsify_report_key", "falsify_gpus",
-               activation.GATING_FLAG)
+INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
+               "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
 CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
                "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
@@ -57,6 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--contracts", default=None, metavar="DIR",
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
+    g.addoption("--falsify-html", default=None, metavar="DIR",
+                help="write the HTML dashboard of the contracts after the run (needs the [html] extra)")
     g.addoption("--falsify-strict", action="store_true",
                 help="check: a claimed status that no test binds is an error; every mode: a "
                      "status set by hand that the evidence does not support is an error")
@@ -68,8 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
-    parser.addini("falsify_contracts", "contracts directory for pytest-falsify (default: contracts)",
-                  default="")
+    parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
+    for name in (settings.EXCLUDE, settings.STATUS_MAP):
+        parser.addini(name, settings.INI_HELP[name], type="linelist", default=[])
     parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
                   "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
@@ -152,7 +157,7 @@ class FalsifySession:
         opt = config.option
         if opt.falsify is not None and opt.falsify not in MODES:
             raise pytest.UsageError(f"--falsify={opt.falsify}: use one of {', '.join(MODES)}")
-        self.mode: str | None = opt.falsify or ("report" if opt.falsify_report else None)
+        self.mode: str | None = opt.falsify or ("report" if opt.falsify_report or opt.falsify_html else None)
         self.dir = _contracts_dir(config)
         try:
             self.options = Options.from_ini(config.getini)
@@ -173,17 +178,19 @@ class FalsifySession:
         self.problems: list[str] = []
         self.diffs: list[str] = []
         self.failed_check = False
+        self.html_note = ""
         self.new_failures: set[str] = set()  # node ids of failed reports (any phase)
         self.still_falsified: list[dict] = []
         self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
+        self.errors: list[ContractError] = []  # contract errors found at configure
         self._frozen = False
+        self.settings = settings.from_values(config.getini, config.inipath)
         if self.mode is not None or self.dir.exists():
-            self.cset = load_dir(self.dir)
-            if self.cset.errors:
-                raise pytest.UsageError(
-                    f"pytest-falsify: {len(self.cset.errors)} contract error(s):\n"
-                    + "\n".join(str(e) for e in self.cset.errors))
+            # Contract errors never raise here: they must not stop the tests (a warning
+            # block without --falsify; the falsify modes skip or fail on them at the end).
+            self.cset = load_dir(self.dir, settings=self.settings)
+            self.errors = list(self.cset.errors)
             if self.mode not in ("write", "check"):
                 for c in self.cset.contracts:  # node trees are only needed to rewrite
                     c.parsed = None
@@ -212,8 +219,13 @@ class FalsifySession:
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
         bad: list[pytest.Item] = []
         for item in items:
-            problem = self._bind(item)
-            if problem:
+            problem, maybe_hidden = self._bind(item)
+            if problem and (self.mode is None or maybe_hidden):
+                # A bad marker never stops the tests without --falsify, nor when contract
+                # errors may hide its id (those fail the falsify modes at the end): the
+                # test runs unbound.
+                item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
+            elif problem:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
                     item.nodeid, "failed", problem, []))
@@ -236,35 +248,48 @@ class FalsifySession:
         n = len(bad)
         session.shouldstop = f"{n} error{'s' if n != 1 else ''} during collection"
 
-    def _bind(self, item: pytest.Item) -> str | None:
+    def _bind(self, item: pytest.Item) -> tuple[str | None, bool]:
+        """(problem of the item's falsifier markers or None, whether contract errors may
+        be the cause: an id not found while some contract file has errors)."""
         marks = list(item.iter_markers(name="falsifier"))
         is_gpu = item.get_closest_marker("gpu") is not None
         if not marks:
-            return None
+            return None, False
         ids: list[str] = []
         level = None
         for m in marks:
             for a in m.args:
                 if not isinstance(a, str):
-                    return f"{item.nodeid}: falsifier ids must be strings, got {a!r}"
+                    return f"{item.nodeid}: falsifier ids must be strings, got {a!r}", False
                 if a not in ids:
                     ids.append(a)
             if "level" in m.kwargs and level is None:
                 level = m.kwargs["level"]
         if not ids:
-            return f"{item.nodeid}: @pytest.mark.falsifier needs at least one id"
+            return f"{item.nodeid}: @pytest.mark.falsifier needs at least one id", False
         level = level or ("live" if is_gpu else "algorithm")
         if level not in LEVELS:
-            return f"{item.nodeid}: level={level!r}; use 'algorithm' or 'live'"
+            return f"{item.nodeid}: level={level!r}; use 'algorithm' or 'live'", False
         if self.cset is not None:
+            qids = []
             for fid in ids:
-                if fid not in self.cset.by_id:
-                    close = self.cset.closest(fid)
-                    hint = f"; closest known: {', '.join(close)}" if close else ""
-                    return (f"{item.nodeid}: unknown falsifier id {fid!r} (no contract in "
-                            f"{self.dir} has it){hint}")
+                qid, why = self.cset.resolve(fid)
+                if qid is None:
+                    unknown = fid not in self.cset.qids_of
+                    hint = self._unread_hint() if unknown else ""
+                    return f"{item.nodeid}: {why} (contracts: {self.dir}){hint}", bool(hint)
+                if qid not in qids:
+                    qids.append(qid)
+            ids = qids
         item.stash[_INFO] = {"ids": ids, "level": level, "gpu": is_gpu}
-        return None
+        return None, False
+
+    def _unread_hint(self) -> str:
+        broken = sorted({e.path for e in self.errors})
+        if not broken:
+            return ""
+        names = ", ".join(summary.rel(p) for p in broken[:3]) + (", ..." if len(broken) > 3 else "")
+        return f"; {len(broken)} contract file(s) have errors and may hide it: {names}"
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
@@ -324,8 +349,7 @@ class FalsifySession:
     def _entry(self, fid: str):
         if self.cset is None:
             return None
-        by_qid = getattr(self.cset, "by_qid", None)
-        return by_qid.get(fid) if by_qid is not None else self.cset.by_id.get(fid)
+        return self.cset.by_qid.get(fid)  # marker ids are qualified at collection
 
     def _still_falsified(self, nodeid: str, ids: list[str], rep) -> bool:
         if self.mode is None or rep.when != "call" or not rep.failed or hasattr(rep, "wasxfail"):
@@ -395,8 +419,8 @@ class FalsifySession:
         if self.mode == "write":
             try:
                 self.plan, self.written, problems = engine.write(
-                    self.dir, lambda: load_dir(self.dir, previous=self.cset), self.results, prune,
-                    today, self.options)
+                    self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
+                    self.results, prune, today, self.options)
             except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
                 self.problems.append("interrupted (Ctrl-C) while writing contracts: "
                                      "no contract was changed")
@@ -405,7 +429,7 @@ class FalsifySession:
                 self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
                 return
             self.problems.extend(problems)
-            if problems and session.exitstatus == pytest.ExitCode.OK:
+            if (problems or self.errors) and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
@@ -414,11 +438,12 @@ class FalsifySession:
                 rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
-                drift = [str(r.path) for r in rendered] + problems
+                drift = [str(r.path) for r in rendered] + problems + [
+                    f"{e.path}:{e.line}: {e.message}" for e in self.errors]  # errors fail the gate
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
             still_falsified=self.still_falsified, drift=drift, stale=[],
-            unproven=[e.id for e in self.plan.unbound_claims]
+            unproven=[e.qid for e in self.plan.unbound_claims]
             + [str(h) for h in self.plan.hand_claims],
             strict=self.config.option.falsify_strict)
         if self.mode == "check":
@@ -428,12 +453,30 @@ class FalsifySession:
             # Hand claims the evidence does not support are errors in every mode.
             session.exitstatus = gate.UNPROVEN
         self._dump_report(session, prov, self.plan, interrupted=False)
+        self._dump_html(prov)
+
+    def _dump_html(self, prov: dict) -> None:
+        """The dashboard of the contracts as they are on disk after this run."""
+        out = self.config.option.falsify_html
+        if not out:
+            return
+        from .dashboard import DashboardError, build_site  # noqa: PLC0415 - optional extra
+
+        try:
+            pages, note = build_site(load_dir(self.dir, settings=self.settings), self.dir, Path(out),
+                                     commit=(prov.get("git_commit") or "")[:12])
+        except (DashboardError, OSError) as exc:
+            self.problems.append(f"--falsify-html {out}: {exc}")
+            return
+        self.html_note = f"dashboard: {len(pages)} page(s) in {out}/" + (f" ({note})" if note else "")
 
     def _dump_report(self, session: pytest.Session, prov: dict, plan: engine.Plan | None,
                      interrupted: bool) -> None:
         if self.config.option.falsify_report:
+            problems = self.problems + [f"{e.path}:{e.line}: {e.message} (fix: {e.fix})"
+                                        for e in self.errors]
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
-                               self.written, self.problems, self.crashed, interrupted,
+                               self.written, problems, self.crashed, interrupted,
                                gate=self.decision)
             key = self.trust.key()
             if key is not None:  # the CUDA host signs; `falsify apply` checks
@@ -462,12 +505,30 @@ class FalsifySession:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
         yield
-        if self.mode is None or self.is_worker:
+        if self.is_worker:
+            return
+        if self.mode is None:
+            self._error_block(terminalreporter)
             return
         self._summary(terminalreporter, config)
 
+    def _error_block(self, tr) -> None:
+        """Contract errors without --falsify: once, in the controller; the tests ran."""
+        if self.errors:
+            tr.write_sep("=", f"pytest-falsify: {len(self.errors)} contract error(s) in "
+                              f"{summary.rel(self.dir)} (tests ran; --falsify modes skip "
+                              "or fail on them)", yellow=True)
+            for line in summary.error_block(self.errors):
+                tr.write_line(line, yellow=True)
+
     def _summary(self, tr, config) -> None:
         tr.write_sep("=", f"falsify ({self.mode})")
+        if self.errors:
+            what = {"write": "files with errors are not rewritten; exit status 1",
+                    "check": "they fail the check"}.get(self.mode, "reported only")
+            tr.write_line(f"{len(self.errors)} contract error(s) ({what}):", red=self.mode != "report")
+            for line in summary.error_block(self.errors):
+                tr.write_line(line)
         if self.plan is None:
             for p in self.problems:
                 tr.write_line(p, yellow=True)
@@ -479,12 +540,18 @@ class FalsifySession:
                                   entries=entries, results=self.results,
                                   strict=config.option.falsify_strict):
             tr.write_line(line, red=line.startswith("FALSIFIED"))
+        if self.html_note:
+            tr.write_line(self.html_note)
         if self.mode == "check":
             for d in self.diffs:
                 tr.write(d)
             for e in self.plan.unbound_claims:
                 level = "error" if config.option.falsify_strict else "warning"
-                tr.write_line(f"{level}: {e.id}: claims evidence, no test binds it", yellow=True)
+                tr.write_line(f"{level}: {e.qid}: claims evidence, no test binds it", yellow=True)
+            if findings.in_github_actions():
+                for line in findings.github_annotations(findings.from_plan(
+                        self.plan, self.cset, strict=config.option.falsify_strict), base=config.rootpath):
+                    tr.write_line(line)
         if self.decision is not None:
             for line in summary.gate_lines(self.decision):
                 tr.write_line(line)

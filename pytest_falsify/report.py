@@ -40,8 +40,8 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "falsifiers": falsifiers,
         "tests": [dict(results[k]) for k in sorted(results)],
         "crashed": sorted(crashed),
-        "unbound_claims": [e.id for e in plan.unbound_claims] if plan else [],
-        "hand_claims": [{"id": h.entry.id, "claimed": h.claimed, "evidence_shows": h.evidence_shows}
+        "unbound_claims": [e.qid for e in plan.unbound_claims] if plan else [],
+        "hand_claims": [{"id": h.entry.qid, "claimed": h.claimed, "evidence_shows": h.evidence_shows}
                         for h in plan.hand_claims] if plan else [],
         "written": [str(p) for p in written],
         "problems": list(problems),

@@ -295,7 +295,7 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
     expected = dict(old)
     edit = _Edit(text, shared)
     transitions: list[str] = []
-    touched: set[int] = set()  # ids of the item nodes edited
+    touched: set[tuple[str, int]] = set()  # (block, index) of the items edited
     for block in BLOCKS:
         pair = yamlsafe.mapping_get(root, block)
         if pair is None or not isinstance(pair[1], yaml.SequenceNode):
@@ -310,7 +310,7 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
                 continue
             edit.guard(f"{u.id}: its entry", item_node)
             item = items[idx] = dict(item)
-            touched.add(idx if block == BLOCKS[0] else -1 - idx)
+            touched.add((block, idx))
             _edit_entry(edit, item_node, item, u, new_key, opts, transitions)
     if transitions:
         _bump(edit, root, expected, transitions, today, opts.tool)
@@ -431,7 +431,7 @@ def _equal(node: yaml.Node, want: object) -> bool:
 
 
 def _same(old_text: str, old_root: yaml.MappingNode, new_text: str, new_root: yaml.Node,
-          expected: dict, touched: set[int], old: dict) -> bool:
+          expected: dict, touched: set[tuple[str, int]], old: dict) -> bool:
     """Does the new document hold exactly `expected`?
 
     Edited entries and metadata are constructed and compared with what was intended. Every
@@ -474,8 +474,7 @@ def _same(old_text: str, old_root: yaml.MappingNode, new_text: str, new_root: ya
             if not isinstance(nv, yaml.SequenceNode) or len(nv.value) != len(ov.value):
                 return False
             for idx, (oi, ni) in enumerate(zip(ov.value, nv.value, strict=True)):
-                mark = idx if key == BLOCKS[0] else -1 - idx
-                if mark in touched:
+                if (key, idx) in touched:
                     if not same_mapping(oi, ni, old[key][idx], want[idx]):
                         return False
                 elif not same_text(oi, ni, want[idx]):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from . import verdict as V
@@ -16,7 +16,7 @@ _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
            "BLOCKER_FIXTURE_ABSENT": "BLOCKER", "UNBOUND": "UNBOUND", "FALSIFIED": "FALSIFIED"}
 
 
-def _rel(path: Path) -> str:
+def rel(path: Path) -> str:
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -87,12 +87,12 @@ def named_claims(entries: Iterable[Entry], partial: bool = True,
     bound = _bound(results or {})
 
     def status(e: Entry) -> str | None:
-        return statuses[e.id][2] if statuses and e.id in statuses else e.status
+        return statuses[e.qid][2] if statuses and e.qid in statuses else e.status
 
-    out = [f"FALSIFIED {e.id} ({_rel(e.path)}:{e.line}): {_failing(e, bound.get(e.id, ()))}"
+    out = [f"FALSIFIED {e.qid} ({rel(e.path)}:{e.line}): {_failing(e, bound.get(e.qid, ()))}"
            for e in entries if status(e) == "FALSIFIED"]
     if partial:
-        out += [f"PARTIAL   {e.id} ({_rel(e.path)}:{e.line}): algorithm-level evidence only; "
+        out += [f"PARTIAL   {e.qid} ({rel(e.path)}:{e.line}): algorithm-level evidence only; "
                 f"discharge_level: {e.level}" for e in entries if status(e) == "PARTIAL_ALGORITHM_LEVEL"]
     return out
 
@@ -110,7 +110,7 @@ def run_census(plan: Plan, entries: Iterable[Entry],
     the outcome: error, xfail), none of them was selected this run ("not selected"), or
     no test binds it at all ("no bound test")."""
     bound = _bound(results)
-    stored = {e.id for e in entries if e.stored_tests}
+    stored = {e.qid for e in entries if e.stored_tests}
     evidenced = 0
     why: dict[str, int] = {}
     for fid in plan.statuses:
@@ -164,9 +164,9 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         evidenced, why = run_census(plan, entries, results)
         out.append(denominators(plan, evidenced, not_run=why))
     for e in plan.unbound_claims:
-        out.append(f"  {_rel(e.path)}:{e.line}: {e.id}: {e.status} claims evidence, no test binds it")
+        out.append(f"  {rel(e.path)}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
     for h in plan.hand_claims:  # kept, never lowered; an error with --falsify-strict
-        out.append(f"  {'error' if strict else 'warning'}: {_rel(h.entry.path)}:{h.entry.line}: {h}")
+        out.append(f"  {'error' if strict else 'warning'}: {rel(h.entry.path)}:{h.entry.line}: {h}")
     if plan.pruned:
         out.append(f"pruned evidence of {len(plan.pruned)} test(s) that no longer exist")
     if not_run_gpu:
@@ -177,12 +177,24 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(f"  {r['outcome']} (not evidence): {r['test']}")
     for p in problems:
         out.append(f"  problem: {p}")
-    written = [_rel(p) for p in written]
+    written = [rel(p) for p in written]
     if mode == "write":
         out.append(f"wrote {len(written)} contract file(s)" + (":" if written else ""))
         out.extend(f"  {p}" for p in written)
     elif mode == "report":
         out.append("report mode: no contract file written")
+    return out
+
+
+def error_block(errors: Sequence, limit: int = 20) -> list[str]:
+    """Contract errors as one block: each `file:line: message` with its fix, at most
+    `limit` of them, then how many more (`falsify validate` lists them all)."""
+    out = []
+    for e in errors[:limit]:
+        out.append(f"{rel(e.path)}:{e.line}: {e.message}")
+        out.append(f"    fix: {e.fix}")
+    if len(errors) > limit:
+        out.append(f"... and {len(errors) - limit} more (falsify validate lists them all)")
     return out
 
 
@@ -195,7 +207,7 @@ def gate_lines(g: Gate) -> list[str]:
     for t in g["new_failures"]:
         out.append(f"new failure: {t}")
     for f in g["drift"]:
-        out.append(f"drift: {_rel(Path(f)) if Path(f).is_absolute() else f}")
+        out.append(f"drift: {rel(Path(f)) if Path(f).is_absolute() else f}")
     for s in g["stale"]:
         out.append(f"stale: {s}")
     return out

@@ -37,7 +37,7 @@ def describe(path: str) -> dict:
     if isinstance(src, GGUFSource):
         from ..formats.gguf_check import ArrayValue
 
-        f = src._f
+        f = src.file
         meta = {}
         for key, v in f.metadata.items():
             meta[key] = f"<array of {v.count}>" if isinstance(v, ArrayValue) else v
@@ -57,11 +57,7 @@ def describe(path: str) -> dict:
             except (ConfigError, OSError) as e:
                 info["config_error"] = str(e)
         for m in src.tensors():
-            n = 1
-            for s in m.shape:
-                n *= s
-            width = {"F32": 4, "F64": 8}.get(m.dtype, 2)
-            tensors.append({"name": m.name, "type": m.dtype, "shape_hf": list(m.shape), "bytes": n * width})
+            tensors.append({"name": m.name, "type": m.dtype, "shape_hf": list(m.shape), "bytes": m.nbytes})
     info["tensors"] = tensors
     info["parameters"] = sum(_numel(t["shape_hf"]) for t in tensors)
     info["bytes"] = sum(t["bytes"] for t in tensors)

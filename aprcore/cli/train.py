@@ -101,7 +101,7 @@ def add_common(p: argparse.ArgumentParser, *, default_steps: int) -> None:
 
 
 def _tokenizer(text: str) -> str:
-    return text if text == "bytes" else existing_path(text)
+    return text if text in ("bytes", "byte") else existing_path(text)
 
 
 def settings_from(args: argparse.Namespace) -> TrainSettings:

@@ -26,6 +26,7 @@ class TensorMeta:
     name: str  # HF name
     shape: tuple[int, ...]  # HF order
     dtype: str  # stored type: F32, BF16, Q4_K, ...
+    nbytes: int  # bytes stored
 
 
 class SafetensorsSource:
@@ -53,7 +54,7 @@ class SafetensorsSource:
                 self._where[name] = (str(f), info)
 
     def tensors(self) -> list[TensorMeta]:
-        return [TensorMeta(i.name, i.shape, i.dtype) for _, i in self._where.values()]
+        return [TensorMeta(i.name, i.shape, i.dtype, i.nbytes) for _, i in self._where.values()]
 
     def rows(self, name: str) -> int:
         shape = self._where[name][1].shape
@@ -97,23 +98,23 @@ class GGUFSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         from .gguf_io import GGUFModelFile
 
-        self._f = GGUFModelFile(path)
-        self.path = self._f.path
+        self.file = GGUFModelFile(path)
+        self.path = self.file.path
 
     def tensors(self) -> list[TensorMeta]:
-        return [TensorMeta(t.hf_name, t.shape, t.type_name) for t in self._f.tensors()]
+        return [TensorMeta(t.hf_name, t.shape, t.type_name, t.nbytes) for t in self.file.tensors()]
 
     def rows(self, name: str) -> int:
-        return self._f.rows(name)
+        return self.file.rows(name)
 
     def row_align(self, name: str) -> int:
-        return self._f.row_align(name)
+        return self.file.row_align(name)
 
     def load_rows(self, name: str, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
-        return self._f.load_rows(name, r0, r1, out)
+        return self.file.load_rows(name, r0, r1, out)
 
     def load(self, name: str) -> np.ndarray:
-        return self._f.load(name)
+        return self.file.load(name)
 
 
 def open_source(path: str | os.PathLike[str]) -> SafetensorsSource | GGUFSource:

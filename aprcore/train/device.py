@@ -38,12 +38,13 @@ def resolve(device: str):
 
 
 def describe(xp) -> dict:
+    """What the log's start record says about the device."""
     if xp is np:
         return {"device": "cpu"}
-    dev = xp.cuda.Device()
-    props = xp.cuda.runtime.getDeviceProperties(dev.id)
-    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
-    return {"device": f"cuda:{dev.id}", "device_name": name, "cupy": xp.__version__}
+    from ..gpu.device import device_info  # noqa: PLC0415 - only on a GPU run
+
+    info = device_info()
+    return {"device": f"cuda:{xp.cuda.Device().id}", "device_name": info["device"], "cupy": info["cupy"]}
 
 
 def memory_bytes(xp) -> dict:

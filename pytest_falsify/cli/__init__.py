@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import gate
-from . import apply, bind, check, init, listing, status, validate
-from ._common import BadInput
+from . import apply, badge, bind, check, html, init, listing, status, validate
+from ._common import BAD_INPUT, BadInput
 
 #: name -> module, in the order `falsify --help` lists them.
 COMMANDS = {
@@ -32,9 +32,11 @@ COMMANDS = {
     "apply": apply,
     "check": check,
     "bind": bind,
+    "html": html,
+    "badge": badge,
 }
 
-OK, FALSIFIED, BAD_INPUT, CLOSED_PIPE = gate.OK, gate.NEW_FAILURE, 2, 141
+OK, FALSIFIED, CLOSED_PIPE = gate.OK, gate.NEW_FAILURE, 141
 EXIT_CODES = {
     OK: "the contracts agree with the evidence and reports",
     FALSIFIED: "a claim is FALSIFIED (status, apply; check: a new failure in a report)",

@@ -7,11 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from .. import report
+from .. import report, settings
 from ..contracts import ContractSet, load_dir
 from ..rewrite import Options
+from ..settings import Settings
 from ..signing import KeyProblem, Trust
 from ._project import ConfigFileError, Project, locate
+
+#: exit status of bad input or usage (a malformed contract, report or config file)
+BAD_INPUT = 2
 
 
 class BadInput(Exception):
@@ -40,19 +44,33 @@ def contracts_dir(args: argparse.Namespace) -> Path:
         raise BadInput(str(exc)) from None
 
 
+def project_settings(args: argparse.Namespace) -> Settings:
+    """The loader settings (excludes, status map) of the project's pytest config file."""
+    try:
+        found = project(args)
+    except BadInput:
+        if args.contracts is None:
+            raise
+        return Settings()  # --contracts given: an unreadable config around it is not fatal
+    return settings.from_values(found.options.get, found.inipath)
+
+
 def load_contracts(args: argparse.Namespace) -> ContractSet:
-    """The contract set; every error is printed (file:line and fix), then BadInput."""
+    """The contract set with the project's settings. Every error is printed (file:line
+    and fix) and never stops a command: each decides (files with errors are never
+    rewritten; any error makes the exit status 2). No directory at all is BadInput."""
     directory = contracts_dir(args)
     if not os.path.lexists(directory):  # anything else there is judged by the loader
         where = project(args).inipath if args.contracts is None else None
         hint = f" (falsify_contracts of {where})" if where else ""
         raise BadInput(f"{directory}: contracts directory not found{hint}; "
                        "pass --contracts DIR or set falsify_contracts in the pytest config")
-    cset = load_dir(directory)
+    args.settings = project_settings(args)
+    cset = load_dir(directory, settings=args.settings)
+    for e in cset.errors:
+        print(e, file=sys.stderr)
     if cset.errors:
-        for e in cset.errors:
-            print(e, file=sys.stderr)
-        raise BadInput(f"{directory}: {len(cset.errors)} contract error(s)")
+        print(f"falsify: {directory}: {len(cset.errors)} contract error(s)", file=sys.stderr)
     return cset
 
 

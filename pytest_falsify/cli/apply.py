@@ -8,7 +8,14 @@ from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
-from ._common import contracts_dir, load_contracts, load_reports, report_trust, rewrite_options
+from ._common import (
+    BAD_INPUT,
+    contracts_dir,
+    load_contracts,
+    load_reports,
+    report_trust,
+    rewrite_options,
+)
 
 HELP = "merge JSON reports of several runs and rewrite contracts"
 DESCRIPTION = ("Merge the JSON reports of several runs (e.g. CPU CI and a CUDA host) with the\n"
@@ -25,12 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    before = load_contracts(args)
+    before = load_contracts(args)  # files with errors are not rewritten; the others are
     results = load_reports(args.reports, report_trust(args), args.allow_unsigned)
     options = rewrite_options(args)
     directory = contracts_dir(args)
     try:
-        plan, written, problems = engine.write(directory, lambda: load_dir(directory),
+        plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=before, settings=args.settings),
                                                results, None, evidence.today(), options)
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
         print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
@@ -40,4 +47,4 @@ def run(args: argparse.Namespace) -> int:
                               results=results):
         print(line)
     falsified = any(new == "FALSIFIED" for _c, _o, new in plan.statuses.values())
-    return 1 if problems or falsified else 0
+    return BAD_INPUT if before.errors else 1 if problems or falsified else 0

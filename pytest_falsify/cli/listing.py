@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             status = e.status or "UNBOUND"
             if wanted and not any(status.upper().startswith(w) for w in wanted):
                 continue
-            rows.append({"id": e.id, "status": status, "contract": c.name, "block": e.block,
+            rows.append({"id": e.qid, "status": status, "contract": c.name, "block": e.block,
                          "path": str(e.path), "line": e.line, "level": e.level,
                          "tests": [t["test"] for t in e.stored_tests]})
     if args.json:

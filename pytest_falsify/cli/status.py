@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import engine, summary
-from ._common import load_contracts
+from ._common import BAD_INPUT, load_contracts
 
 HELP = "tally of statuses per contract; names the FALSIFIED and PARTIAL claims"
 DESCRIPTION = ("Tally the statuses on disk per contract, then the denominators (claims, how\n"
@@ -32,4 +32,4 @@ def run(args: argparse.Namespace) -> int:
     print(summary.denominators(plan, sum(1 for e in entries if e.stored_tests), "carry evidence"))
     for line in summary.named_claims(entries):
         print(line)
-    return 1 if total["FALSIFIED"] else 0
+    return BAD_INPUT if cset.errors else 1 if total["FALSIFIED"] else 0

@@ -6,11 +6,14 @@ conftest.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 DEMO = """\
 # demo contract: comments, quoting and blank lines must survive every rewrite
@@ -69,6 +72,16 @@ class Project:
     def cmd(self, *args: str) -> list[str]:
         """A pytest command line for a raw subprocess.Popen in the project directory."""
         return [sys.executable, "-m", "pytest", *self.PLUGINS, *args]
+
+    def corpus(self, errors: bool = False) -> Path:
+        """The aprender-shaped fixture corpus as this project's contracts (plus its true
+        errors with `errors`), configured with the corpus's ini stanza."""
+        dest = self.path / "contracts"
+        shutil.copytree(CORPUS / "aprender", dest, dirs_exist_ok=True)
+        if errors:
+            shutil.copytree(CORPUS / "aprender-errors", dest, dirs_exist_ok=True)
+        self.pytester.makeini((CORPUS / "aprender.ini").read_text(encoding="utf-8"))
+        return dest
 
     def read(self, name: str = "demo") -> bytes:
         return (self.path / "contracts" / f"{name}.yaml").read_bytes()

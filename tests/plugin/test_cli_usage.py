@@ -101,10 +101,12 @@ def test_list_filters_by_status_and_contract_and_prints_json(repo):
     (repo / "spec" / "other.yaml").write_text(DEMO.replace("DEMO-00", "OTHER-00"))
     out = falsify(repo, "list", "--status", "unbound", "--contract", "demo")
     assert out.returncode == OK, out.stderr
-    assert [line.split()[0] for line in out.stdout.splitlines()] == ["FALSIFY-DEMO-001", "FALSIFY-DEMO-002"]
+    assert [line.split()[0] for line in out.stdout.splitlines()] == ["demo::FALSIFY-DEMO-001",
+                                                                  "demo::FALSIFY-DEMO-002"]
     rows = json.loads(falsify(repo, "list", "--json", "--status", "DISCHARGED").stdout)
     assert [(r["id"], r["status"], r["contract"], r["line"]) for r in rows] == [
-        ("FALSIFY-DEMO-003", "DISCHARGED", "demo", 17), ("FALSIFY-OTHER-003", "DISCHARGED", "other", 17)]
+        ("demo::FALSIFY-DEMO-003", "DISCHARGED", "demo", 17),
+        ("other::FALSIFY-OTHER-003", "DISCHARGED", "other", 17)]
 
 
 def test_list_of_an_unknown_contract_is_bad_input_naming_the_choices(repo):
@@ -118,7 +120,7 @@ def test_status_states_denominators_and_names_falsified_claims_with_their_failin
     out = falsify(repo, "status")
     assert out.returncode == FALSIFIED
     assert "3 claims · 1 carry evidence · 1 falsified · 0 partial · 2 unbound" in out.stdout
-    assert ("FALSIFIED FALSIFY-DEMO-003 (spec/demo.yaml:17): failing test "
+    assert ("FALSIFIED demo::FALSIFY-DEMO-003 (spec/demo.yaml:17): failing test "
             "tests/test_demo.py::test_guard: assert 0") in out.stdout
 
 
@@ -128,7 +130,7 @@ def test_status_names_partial_claims(repo):
     out = falsify(repo, "status")
     assert out.returncode == OK
     assert "0 falsified · 1 partial · 2 unbound" in out.stdout
-    assert "PARTIAL   FALSIFY-DEMO-003 (spec/demo.yaml:17)" in out.stdout
+    assert "PARTIAL   demo::FALSIFY-DEMO-003 (spec/demo.yaml:17)" in out.stdout
 
 
 def test_a_closed_pipe_ends_quietly(repo):

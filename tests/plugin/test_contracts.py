@@ -73,10 +73,10 @@ def test_duplicate_yaml_key_is_an_error(tmp_path):
     assert err.line == 4 and "duplicate key 'prediction'" in err.message
 
 
-def test_duplicate_id_across_files_names_both_places(tmp_path):
-    load(tmp_path, "falsification_tests:\n  - {id: F-1, prediction: a}\n", "a.yaml")
-    err = only_error(load(tmp_path, "falsification_tests:\n  - {id: F-1, prediction: b}\n", "b.yaml"))
-    assert "duplicate falsifier id 'F-1'" in err.message and "a.yaml:2" in err.message
+def test_duplicate_id_within_one_file_names_both_lines(tmp_path):
+    err = only_error(load(tmp_path, "falsification_tests:\n  - {id: F-1, prediction: a}\n"
+                                    "  - {id: F-1, prediction: b}\n"))
+    assert err.line == 3 and "duplicate falsifier id 'F-1' (also at line 2)" in err.message
 
 
 def test_unknown_status_suggests_the_closest(tmp_path):

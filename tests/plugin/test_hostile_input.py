@@ -40,12 +40,12 @@ def test_a_value_that_does_not_construct_is_an_error_on_its_line(tmp_path, value
     assert err.startswith(f"{tmp_path / 'c.yaml'}:3: YAML value error: ") and message in err
 
 
-def test_a_value_that_does_not_construct_is_a_usage_error_of_the_run(project):
+def test_a_value_that_does_not_construct_is_an_error_of_the_run_and_the_file_is_kept(project):
     path = project.contract(DEMO.replace("date: 2026-01-01", "date: 2026-13-45"))
     project.tests(PASSING)
     result = project.run("--falsify")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*demo.yaml:6: YAML value error: '2026-13-45'*", "*fix: *"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the tests ran; the file was skipped
+    result.stdout.fnmatch_lines(["*demo.yaml:6: YAML value error: '2026-13-45'*", "*fix: *"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert path.read_text() == DEMO.replace("date: 2026-01-01", "date: 2026-13-45")
 

@@ -25,12 +25,14 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     (DEMO.replace("status: ACTIVE", "status: !!python/object/apply:os.getcwd []"), "demo.yaml:4", "is not allowed"),
     (BOMB, "demo.yaml:", "aliases expand"),
 ], ids=["malformed", "duplicate-key", "duplicate-id", "unknown-status", "python-tag", "alias-bomb"])
-def test_broken_contract_is_a_usage_error_with_file_line_and_fix(project, text, where, message):
+def test_a_broken_contract_is_named_with_file_line_and_fix_and_never_rewritten(
+        project, text, where, message):
     path = project.contract(text)
     project.tests(PASSING)
     result = project.run("--falsify")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*{where}*{message}*", "*fix: *"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=3)  # the tests ran all the same
+    result.stdout.fnmatch_lines([f"*{where}*{message}*", "*fix: *"])
     assert path.read_text() == text
 
 
@@ -161,9 +163,9 @@ def test_typo():
     assert rep["interrupted"] is True and rep["exitstatus"] == pytest.ExitCode.INTERRUPTED
     assert rep["written"] == [] and any("nothing written" in p for p in rep["problems"])
     statuses = {f["id"]: (f["old_status"], f["new_status"]) for f in rep["falsifiers"]}
-    assert statuses == {"FALSIFY-DEMO-001": ("UNBOUND", "UNBOUND"),
-                        "FALSIFY-DEMO-002": ("UNBOUND", "UNBOUND"),
-                        "FALSIFY-DEMO-003": ("DISCHARGED", "DISCHARGED")}
+    assert statuses == {"demo::FALSIFY-DEMO-001": ("UNBOUND", "UNBOUND"),
+                        "demo::FALSIFY-DEMO-002": ("UNBOUND", "UNBOUND"),
+                        "demo::FALSIFY-DEMO-003": ("DISCHARGED", "DISCHARGED")}
 
 
 @pytest.mark.falsifier("FALSIFY-PLUGIN-008")

@@ -21,7 +21,7 @@ import pytest
 def test_live():
     pass
 """
-CLAIM = "FALSIFY-DEMO-002: claimed DISCHARGED by hand; evidence shows PARTIAL_ALGORITHM_LEVEL"
+CLAIM = "demo::FALSIFY-DEMO-002: claimed DISCHARGED by hand; evidence shows PARTIAL_ALGORITHM_LEVEL"
 
 
 def status(project, fid="FALSIFY-DEMO-002"):
@@ -70,7 +70,7 @@ def test_the_report_lists_the_hand_claim(project):
     project.tests(ALGORITHM_PASS)
     project.run("--falsify=report", "--falsify-report", "r.json")
     rep = json.loads((project.path / "r.json").read_text())
-    assert rep["hand_claims"] == [{"id": "FALSIFY-DEMO-002", "claimed": "DISCHARGED",
+    assert rep["hand_claims"] == [{"id": "demo::FALSIFY-DEMO-002", "claimed": "DISCHARGED",
                                    "evidence_shows": "PARTIAL_ALGORITHM_LEVEL"}]
 
 

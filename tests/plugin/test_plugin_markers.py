@@ -7,22 +7,38 @@ import json
 import pytest
 from falsify_project import DEMO
 
-
-@pytest.mark.falsifier("FALSIFY-PLUGIN-007")
-def test_unknown_id_is_a_collection_error_naming_test_id_and_closest(project):
-    project.contract()
-    project.tests("""
+TYPO = """
 import pytest
 
 @pytest.mark.falsifier("FALSIFY-DEMO-01")
 def test_typo():
     pass
-""")
-    result = project.run()
+"""
+
+
+@pytest.mark.falsifier("FALSIFY-PLUGIN-007")
+@pytest.mark.parametrize("mode", ["--falsify", "--falsify=check", "--falsify=report"])
+def test_unknown_id_is_a_collection_error_in_the_falsify_modes(project, mode):
+    project.contract()
+    project.tests(TYPO)
+    result = project.run(mode)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([
         "*test_demo.py::test_typo: unknown falsifier id 'FALSIFY-DEMO-01'*closest known: FALSIFY-DEMO-00*",
         "*Interrupted: 1 error during collection*",
+    ])
+
+
+@pytest.mark.falsifier("FALSIFY-PLUGIN-007")
+def test_unknown_id_without_falsify_is_a_warning_and_the_test_runs(project):
+    project.contract()
+    project.tests(TYPO)
+    result = project.run()
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines([
+        "*PytestWarning: pytest-falsify: test_demo.py::test_typo: unknown falsifier id "
+        "'FALSIFY-DEMO-01'*closest known: FALSIFY-DEMO-00*",
     ])
 
 
@@ -90,7 +106,7 @@ def test_x(gone):
 """)
     project.run("--falsify", "--falsify-report", "r.json")
     (t,) = json.loads((project.path / "r.json").read_text())["tests"]
-    assert t["ids"] == ["FALSIFY-DEMO-003"] and t["outcome"] == "skipped"
+    assert t["ids"] == ["demo::FALSIFY-DEMO-003"] and t["outcome"] == "skipped"
     assert "optional dependency missing" in t["reason"]
     assert project.read() == DEMO.encode()
 
@@ -129,5 +145,5 @@ class TestBoth:
 """)
     project.run("--falsify=report", "--falsify-report", "r.json")
     (t,) = json.loads((project.path / "r.json").read_text())["tests"]
-    assert t["ids"] == ["FALSIFY-DEMO-002", "FALSIFY-DEMO-003", "FALSIFY-DEMO-001"]
+    assert t["ids"] == ["demo::FALSIFY-DEMO-002", "demo::FALSIFY-DEMO-003", "demo::FALSIFY-DEMO-001"]
     assert t["level"] == "live"

@@ -77,9 +77,9 @@ def test_falsified_claims_and_transitions_come_first(project):
     project.tests(TESTS)
     section = _section(project.run("--falsify").stdout.lines)
     assert section[:3] == [
-        "FALSIFIED FALSIFY-DEMO-003 (contracts/demo.yaml:17): failing test test_demo.py::test_guard: assert 0",
+        "FALSIFIED demo::FALSIFY-DEMO-003 (contracts/demo.yaml:17): failing test test_demo.py::test_guard: assert 0",
         "transitions:",
-        "  FALSIFY-DEMO-001: UNBOUND -> DISCHARGED",
+        "  demo::FALSIFY-DEMO-001: UNBOUND -> DISCHARGED",
     ]
     assert section[3].startswith("demo ")
 
@@ -88,5 +88,5 @@ def test_a_new_failure_is_named_with_this_runs_failing_test(project):
     project.contract()
     project.tests(TESTS.replace("def test_algorithm():\n    pass", "def test_algorithm():\n    assert 1 == 2"))
     section = _section(project.run("--falsify=report").stdout.lines)
-    assert section[0] == ("FALSIFIED FALSIFY-DEMO-001 (contracts/demo.yaml:9): failing test "
+    assert section[0] == ("FALSIFIED demo::FALSIFY-DEMO-001 (contracts/demo.yaml:9): failing test "
                           "test_demo.py::test_algorithm: assert 1 == 2")

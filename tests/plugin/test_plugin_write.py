@@ -27,8 +27,8 @@ def test_write_mode_derives_statuses_and_records_evidence(project):
     result.stdout.fnmatch_lines([
         "*falsify (write)*",
         "transitions:",
-        "  FALSIFY-DEMO-001: UNBOUND -> DISCHARGED",
-        "  FALSIFY-DEMO-002: UNBOUND -> DISCHARGED",
+        "  demo::FALSIFY-DEMO-001: UNBOUND -> DISCHARGED",
+        "  demo::FALSIFY-DEMO-002: UNBOUND -> DISCHARGED",
         "demo*3 DISCHARGED*0 PARTIAL*0 BLOCKER*0 UNBOUND*0 FALSIFIED",
         "wrote 1 contract file(s):",
     ])
@@ -79,7 +79,7 @@ def test_regression():
     assert ev["discharge_status"] == "FALSIFIED"
     failed = [t for t in ev["evidence"]["tests"] if t["outcome"] == "failed"]
     assert failed[0]["test"] == "test_demo.py::test_regression" and "cosine too low" in failed[0]["message"]
-    result.stdout.fnmatch_lines(["  FALSIFY-DEMO-001: UNBOUND -> FALSIFIED"])
+    result.stdout.fnmatch_lines(["  demo::FALSIFY-DEMO-001: UNBOUND -> FALSIFIED"])
 
 
 @pytest.mark.falsifier("FALSIFY-PLUGIN-010")
@@ -104,10 +104,10 @@ def test_check_warns_about_a_claimed_status_no_test_binds_and_strict_fails(proje
     project.run("--falsify")
     result = project.run("--falsify=check")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["warning: FALSIFY-DEMO-003: claims evidence, no test binds it"])
+    result.stdout.fnmatch_lines(["warning: demo::FALSIFY-DEMO-003: claims evidence, no test binds it"])
     strict = project.run("--falsify=check", "--falsify-strict")
     assert strict.ret == gate.UNPROVEN
-    strict.stdout.fnmatch_lines(["error: FALSIFY-DEMO-003: claims evidence, no test binds it"])
+    strict.stdout.fnmatch_lines(["error: demo::FALSIFY-DEMO-003: claims evidence, no test binds it"])
 
 
 def test_report_mode_writes_no_contract_but_a_json_report(project):
@@ -120,7 +120,9 @@ def test_report_mode_writes_no_contract_but_a_json_report(project):
     assert {"host", "platform", "python", "packages", "git_commit", "command_line", "time"} <= set(prov)
     assert "--falsify=report" in prov["command_line"]
     f = {x["id"]: x for x in rep["falsifiers"]}
-    assert f["FALSIFY-DEMO-001"]["old_status"] == "UNBOUND" and f["FALSIFY-DEMO-001"]["new_status"] == "DISCHARGED"
+    assert f["demo::FALSIFY-DEMO-001"]["old_status"] == "UNBOUND"
+    assert f["demo::FALSIFY-DEMO-001"]["new_status"] == "DISCHARGED"
+    assert f["demo::FALSIFY-DEMO-001"]["contract"] == "demo"
     t = {x["test"]: x for x in rep["tests"]}
     assert t["test_demo.py::test_algorithm"]["metrics"] == {"cosine": 0.999}
     assert t["test_demo.py::test_live"]["level"] == "live"

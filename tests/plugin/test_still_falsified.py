@@ -36,12 +36,12 @@ def test_a_failure_that_reproduces_a_committed_falsified_verdict_passes_check(pr
     assert result.ret == gate.OK
     result.assert_outcomes(passed=1, xfailed=1)
     result.stdout.fnmatch_lines([  # pytest's -r lines first, then the falsify summary
-        "*XFAIL*test_known*still falsified: FALSIFY-DEMO-001*",
-        "still falsified (known finding, not a new failure): FALSIFY-DEMO-001: test_demo.py::test_known",
+        "*XFAIL*test_known*still falsified: demo::FALSIFY-DEMO-001*",
+        "still falsified (known finding, not a new failure): demo::FALSIFY-DEMO-001: test_demo.py::test_known",
         "falsify check passed*"])
     g = json.loads((project.path / "r.json").read_text())["gate"]
     assert g["exit"] == 0 and g["new_failures"] == [] and g["drift"] == []
-    assert g["still_falsified"] == [{"id": "FALSIFY-DEMO-001", "test": "test_demo.py::test_known"}]
+    assert g["still_falsified"] == [{"id": "demo::FALSIFY-DEMO-001", "test": "test_demo.py::test_known"}]
     rep = json.loads((project.path / "r.json").read_text())
     known = next(t for t in rep["tests"] if t["test"] == "test_demo.py::test_known")
     assert known["outcome"] == "failed" and "the claim is false" in known["message"]

@@ -71,6 +71,12 @@ def test_bad_model_arguments_exit_2_with_one_line(capsys, tmp_path, teacher, arg
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_an_unknown_device_is_one_line_before_any_work(capsys, tmp_path):
+    rc, err = run(capsys, "pretrain", "--device", "tpu", "--out", str(tmp_path / "out"))
+    assert rc == 2 and "unknown device 'tpu'" in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "log.jsonl").exists()
+
+
 def test_out_refuses_an_existing_run_and_force_replaces_it(capsys, tmp_path):
     out = tmp_path / "run"
     assert run(capsys, "pretrain", "--steps", "2", *FAST, "--ckpt-every", "1", "--out", str(out))[0] == 0
