@@ -2,7 +2,7 @@
 under time and memory caps, and print the table of what happened.
 
     python -m fuzz                      # the short seeded run (the default suite runs it)
-    python -m fuzz --long               # ~3,600 inputs
+    python -m fuzz --long               # ~3,500 inputs (x12)
     python -m fuzz --only gguf -n 500 --seed 7 --keep out/
 
 Exit 1 when any input ended in a bad column (traceback, hang, memory, silent wrong, data
@@ -25,7 +25,9 @@ from . import entry, harness
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--long", action="store_true", help="the long run (per-class counts x ~15)")
+    p.add_argument("--long", action="store_true",
+                   help=f"the long run: the short run's counts x {harness.LONG_FACTOR}")
+    p.add_argument("--scale", type=int, default=None, help="the short run's counts x SCALE")
     p.add_argument("-n", type=int, default=None, help="inputs per class (overrides the run size)")
     p.add_argument("--only", action="append", choices=sorted(harness.CLASSES), help="class to run (repeatable)")
     p.add_argument("-j", "--jobs", type=int, default=2, help="child processes at once (default 2)")
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="fuzz-"))
     try:
-        sizes = harness.sizes(args.long, args.n, args.only)
+        scale = args.scale or (harness.LONG_FACTOR if args.long else 1)
+        sizes = harness.sizes(scale, args.n, args.only)
         table, defects = harness.run(rng, sizes, work, args.jobs, progress=not args.no_progress)
         for line in harness.format_table(table):
             print(line)

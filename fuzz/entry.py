@@ -24,6 +24,33 @@ def warm() -> None:
     apr_cli.build_parser()  # imports every subcommand's module
 
 
+def forked(fn) -> int:
+    """Run `fn` in a child of this (case) process, as a separate command would run; its
+    exit status. A child killed by a signal kills this process with the same signal, so
+    the harness sees the death. For cases that run a command twice (pytest keeps the
+    test modules it imported)."""
+    import signal
+
+    from .runner import call_as_main
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = call_as_main(fn)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code & 0xFF)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    return os.WEXITSTATUS(status)
+
+
 def falsify(*args: str) -> int:
     from pytest_falsify.cli import main
 

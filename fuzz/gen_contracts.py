@@ -45,6 +45,7 @@ gates:
     prediction: holds
 """
 
+#: The test file of every generated project (contracts, rewrites, reports): two bound tests.
 TESTS = """\
 import pytest
 
@@ -52,8 +53,8 @@ import pytest
 def test_one():
     pass
 
-@pytest.mark.falsifier("FALSIFY-FZ-003")
-def test_three():
+@pytest.mark.falsifier("FALSIFY-FZ-002")
+def test_two():
     pass
 """
 

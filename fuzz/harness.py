@@ -9,18 +9,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gen_contracts, gen_gguf, gen_hf
+from . import gen_contracts, gen_gguf, gen_hf, gen_reports, gen_rewrites
 from .case import BAD, COLUMNS, Case, classify
 from .runner import Task, run_all
 
 #: class -> (generator of cases, inputs in the short run). The long run is x LONG_FACTOR.
 CLASSES = {
     "contracts": (gen_contracts.cases, 70),
+    "rewrites": (gen_rewrites.cases, 24),
+    "reports": (gen_reports.cases, 40),
     "gguf": (gen_gguf.cases, 80),
     "safetensors": (gen_hf.safetensors_cases, 40),
     "config.json": (gen_hf.config_cases, 40),
 }
-LONG_FACTOR = 15
+LONG_FACTOR = 12
 
 
 @dataclass
@@ -33,9 +35,10 @@ class Defect:
     workdir: Path
 
 
-def sizes(long: bool, n: int | None, only: list[str] | None) -> dict[str, int]:
+def sizes(scale: int, n: int | None, only: list[str] | None) -> dict[str, int]:
+    """Inputs per class: `n` each, or the short run's count times `scale`."""
     names = only or list(CLASSES)
-    return {c: n if n is not None else CLASSES[c][1] * (LONG_FACTOR if long else 1) for c in names}
+    return {c: n if n is not None else CLASSES[c][1] * scale for c in names}
 
 
 def _cases(rng: random.Random, counts: dict[str, int]) -> Iterator[Case]:

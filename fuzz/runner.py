@@ -51,6 +51,23 @@ def _data_bytes() -> int:
     raise OSError("no VmData in /proc/self/status")
 
 
+def call_as_main(fn: Callable[[], int | None]) -> int:
+    """`fn()`'s exit status as the interpreter would make it: its return value, SystemExit's
+    code, or 1 after printing the traceback of an uncaught exception."""
+    try:
+        result = fn()
+        return int(result or 0)
+    except SystemExit as exc:
+        c = exc.code
+        if c is None or isinstance(c, int):
+            return c or 0
+        print(c, file=sys.stderr)
+        return 1
+    except BaseException:  # noqa: BLE001 - what the interpreter would print
+        traceback.print_exc()
+        return 1
+
+
 def _child(fn: Callable[[], int | None], cwd: Path, out: int, err: int, mem_mib: int) -> None:
     """Runs in the forked child; never returns."""
     code = 1
@@ -68,17 +85,7 @@ def _child(fn: Callable[[], int | None], cwd: Path, out: int, err: int, mem_mib:
         cap = _data_bytes() + mem_mib * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
         resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_WRITE_BYTES, MAX_WRITE_BYTES))
-        try:
-            result = fn()
-            code = int(result or 0) if not isinstance(result, bool) else int(result)
-        except SystemExit as exc:
-            c = exc.code
-            code = c if isinstance(c, int) else (0 if c is None else 1)
-            if not isinstance(c, int) and c is not None:
-                print(c, file=sys.stderr)
-        except BaseException:  # noqa: BLE001 - what the interpreter would print
-            traceback.print_exc()
-            code = 1
+        code = call_as_main(fn)
     finally:
         try:
             sys.stdout.flush()

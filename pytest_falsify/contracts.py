@@ -230,9 +230,13 @@ def _status_of(item: dict, item_node: yaml.Node) -> tuple[str, object, yaml.Node
 
 
 def parse_text(path: Path, text: str, settings: Settings | None = None, key: str | None = None,
+               root: yaml.Node | None = None,
                ) -> tuple[Contract | None, list[ContractError], list[ContractNote]]:
     """Parse one contract's text: (the contract, None if unusable or not a contract), its
-    errors, and its notes."""
+    errors, and its notes.
+
+    `root`: the text's node tree, composed with yamlsafe's checks, when the caller has it
+    (the rewriter's re-validation of a new text), so it is not composed twice."""
     settings = settings or Settings()
     errors: list[ContractError] = []
     notes: list[ContractNote] = []
@@ -241,7 +245,7 @@ def parse_text(path: Path, text: str, settings: Settings | None = None, key: str
         errors.append(ContractError(path, line, message, fix))
 
     try:
-        root = yamlsafe.compose(text)
+        root = root if root is not None else yamlsafe.compose(text)
         data = yamlsafe.construct(root) if root is not None else None
     except yamlsafe.YamlProblem as exc:
         err(exc.line, exc.message, exc.fix)

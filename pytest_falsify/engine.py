@@ -17,7 +17,7 @@ from . import verdict as V
 from .atomic import locked
 from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk, parse_text
 from .records import EvidenceRecord
-from .rewrite import EntryUpdate, Options, RewriteError, rewrite_text
+from .rewrite import EntryUpdate, Options, RewriteError, rewrite
 from .settings import Settings
 from .yamlsafe import MAX_FILE_BYTES
 
@@ -201,15 +201,16 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             plan.drop(contract.path, contract.name)
             continue
         try:
-            new = rewrite_text(contract.text, updates, today, parsed=contract.parsed,
-                               options=options)
+            new, new_root = rewrite(contract.text, updates, today, parsed=contract.parsed,
+                                    options=options)
         except RewriteError as exc:
             problems.append(f"{contract.path}: not rewritten: {exc}")
             plan.drop(contract.path, contract.name)
             continue
         if new == contract.text:
             continue
-        refused = _loader_refuses(contract.path, new, contract.bom, cset.settings, contract.name)
+        refused = _loader_refuses(contract.path, new, contract.bom, cset.settings, contract.name,
+                                  new_root)
         if refused:
             problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
             plan.drop(contract.path, contract.name)
@@ -218,14 +219,15 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
     return out, problems
 
 
-def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str) -> str | None:
+def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str,
+                    root: object = None) -> str | None:
     """Why the loader, with its limits, would refuse `text` as the file at `path`; None
     when it loads. Every write is checked so: no input (a hostile report, a huge run) can
     make the plugin write a contract it then refuses to read."""
     size = len(text.encode("utf-8")) + (3 if bom else 0)
     if size > MAX_FILE_BYTES:
         return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)"
-    _, errors, _ = parse_text(path, text, settings, key)
+    _, errors, _ = parse_text(path, text, settings, key, root)  # type: ignore[arg-type]
     return f"line {errors[0].line}: {errors[0].message}" if errors else None
 
 

@@ -17,6 +17,7 @@ from . import (
     engine,
     evidence,
     findings,
+    fixtures,
     gate,
     gpu,
     gpu_pinning,
@@ -44,8 +45,8 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
                "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
-CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_strict", "run_ignored",
-               "require_gpu", "falsify_gpus")
+CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_html", "falsify_strict",
+               "run_ignored", "require_gpu", "falsify_gpus")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -124,23 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
                   "ignored: opt-in test; skipped unless --run-ignored"]
     for line in lines:
         config.addinivalue_line("markers", line)
+    config.pluginmanager.register(fixtures, "falsify-fixtures")
     config.pluginmanager.register(session, "falsify-session")
-
-
-@pytest.fixture
-def falsify_evidence(request: pytest.FixtureRequest):
-    """Record measured metrics as evidence: `falsify_evidence(cosine=0.998, nmse=1e-8)`.
-
-    Like `record_property`, but numpy/cupy scalars become builtins (via `.item()`) so they
-    survive xdist transport and YAML, and `--junitxml` gets them in a form its family
-    allows, without record_property's xunit2 warning (see junit.py).
-    """
-
-    def record(**metrics: object) -> None:
-        for name, value in metrics.items():
-            junit.record(request.node, name, evidence.plain(value))
-
-    return record
 
 
 def _contracts_dir(config: pytest.Config) -> Path:

@@ -157,7 +157,7 @@ class _Edit:
                     f"{what} (line {_line(node)}) is shared through a YAML anchor/alias or "
                     "merge key ('<<'); editing it would change the entries that use it too: "
                     "write it out in full")
-            for k, _ in pairs:
+            for k, _ in pairs if "?" in self.text else ():
                 before = self.text[_line_start(self.text, k.start_mark.index):k.start_mark.index]
                 before = before.rstrip(" \t")
                 if before.endswith("?") and (len(before) == 1 or before[-2] in " \t-{,["):
@@ -274,6 +274,14 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
     `parsed` is the (node tree, data) of `text` when the caller has it already.
     Raises RewriteError, saying why, when the file cannot be edited safely.
     """
+    return rewrite(text, updates, today, tool, parsed, options)[0]
+
+
+def rewrite(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
+            tool: str | None = None, parsed: tuple[yaml.Node, object] | None = None,
+            options: Options | None = None) -> tuple[str, yaml.Node | None]:
+    """rewrite_text, plus the node tree of the new text (None when unchanged), composed
+    with the loader's checks, so the caller can hand it to the loader."""
     opts = options or Options()
     if tool is not None:
         opts = Options(tool, opts.verdicts)
@@ -290,7 +298,8 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
         root, old = parsed
     if not isinstance(root, yaml.MappingNode) or not isinstance(old, dict):
         raise RewriteError("not a contract mapping")
-    shared = shared_nodes(root)
+    # Nodes are shared only through anchors: without '&' in the text there are none.
+    shared = shared_nodes(root) if "&" in text else set()
     # Copy on write: `expected` shares every untouched object with `old`, which stays intact.
     expected = dict(old)
     edit = _Edit(text, shared)
@@ -315,11 +324,11 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
     if transitions:
         _bump(edit, root, expected, transitions, today, opts.tool)
     if not edit.splices:
-        return text
+        return text, None
     _check_eof(text, root, edit)
     new_text = edit.apply()
     try:
-        new_root = yamlsafe.compose(new_text, check=False)
+        new_root = yamlsafe.compose(new_text)  # with the loader's checks (limits, tags, keys)
         if shared:  # text compare cannot see through aliases: compare the resolved data
             got = yamlsafe.construct(new_root)
             ok = got == expected or got == _normalize(expected)
@@ -329,7 +338,7 @@ def rewrite_text(text: str, updates: Mapping[str, EntryUpdate], today: _dt.date,
         raise RewriteError(f"the new text would not load: line {exc.line}: {exc.message}") from None
     if not ok:
         raise RewriteError("edit changed more than the intended values")
-    return new_text
+    return new_text, new_root
 
 
 def _status_at(item: dict, path: tuple[str, ...]) -> object:

@@ -59,10 +59,11 @@ def run(args: argparse.Namespace) -> int:
     markers: dict[str, dict[int, list[str]]] = {}  # rel -> def line -> ids
     counts = {"suggested": 0, "already bound": 0, "ambiguous": 0, "not found": 0}
     for entry, refs in wanted:
-        fid = entry.id
+        # The bare id where it is unique, else the qualified `KEY::ID` a marker must use.
+        fid = entry.id if len(cset.qids_of.get(entry.id, ())) == 1 else entry.qid
         for ref in refs:
             found = B.resolve(ref, index)
-            where = f"{entry.path}:{entry.line}: {entry.id}"
+            where = f"{entry.path}:{entry.line}: {entry.qid}"
             if len(found) != 1:
                 kind = "ambiguous" if found else "not found"
                 counts[kind] += 1
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{kind}: {where}: {ref.name}{choices}", file=sys.stderr)
                 continue
             test = found[0]
-            if fid in test.bound:
+            if any(cset.resolve(m)[0] == entry.qid for m in test.bound):
                 counts["already bound"] += 1
                 continue
             ids = markers.setdefault(test.rel, {}).setdefault(test.line, [])

@@ -165,3 +165,22 @@ def test_a_test_file_that_does_not_parse_is_noted_and_skipped(tree, capsys):
     (tree / "tests" / "test_broken.py").write_text(textwrap.dedent("def test_node_id(:\n"))
     assert main(["bind", "--suggest"]) == 0
     assert "note: tests/test_broken.py: not read (SyntaxError)" in capsys.readouterr().err
+
+
+def test_an_id_in_two_contracts_is_suggested_qualified_and_then_binds(tree, pytester, capsys):
+    for folder in ("algebra", "training"):
+        (tree / "contracts" / folder).mkdir()
+        (tree / "contracts" / folder / "lemmas-v1.yaml").write_text(
+            "falsification_tests:\n  - id: FALSIFY-AL-001\n    prediction: p\n"
+            f"    test: tests/test_{folder}.py::test_lemma\n")
+        (tree / "tests" / f"test_{folder}.py").write_text("def test_lemma():\n    pass\n")
+    assert main(["bind", "--suggest", "--apply"]) == 0
+    capsys.readouterr()
+    assert '@pytest.mark.falsifier("algebra/lemmas-v1::FALSIFY-AL-001")' in (
+        tree / "tests" / "test_algebra.py").read_text()
+    pytester.runpytest_inprocess("-p", "pytest_falsify.plugin", "--falsify").assert_outcomes(passed=8)
+    assert "discharge_status: PARTIAL_ALGORITHM_LEVEL" in (
+        tree / "contracts" / "training" / "lemmas-v1.yaml").read_text()
+    capsys.readouterr()
+    assert main(["bind", "--suggest"]) == 0
+    assert capsys.readouterr().out == ""  # every qualified marker is seen as bound

@@ -106,3 +106,24 @@ def test_falsify_check_over_a_report_warns_and_strict_fails(project, capsys):
     assert f"warning: {project.path / 'contracts' / 'demo.yaml'}:" in capsys.readouterr().out
     assert main([*args, "--strict"]) == gate.UNPROVEN
     assert CLAIM in capsys.readouterr().out
+
+
+def test_the_corpus_hand_set_claims_survive_algorithm_passes(project):
+    """aprender's case: DISCHARGED typed by hand, the live evidence prose; algorithm-level
+    passes lowered 16 such claims in one run before this rule."""
+    contracts = project.corpus()
+    before = {p: p.read_bytes() for p in contracts.rglob("*.yaml")}
+    project.tests("""
+        import pytest
+
+        @pytest.mark.falsifier("hand-discharged-v1::FALSIFY-HD-001",
+                               "hand-discharged-v1::FALSIFY-HD-002")
+        def test_reference_kernel():
+            pass
+    """)
+    result = project.run("--falsify")
+    assert result.ret == 0
+    assert {p: p.read_bytes() for p in contracts.rglob("*.yaml")} == before
+    for fid in ("FALSIFY-HD-001", "FALSIFY-HD-002"):
+        result.stdout.fnmatch_lines([f"*warning: *hand-discharged-v1::{fid}: claimed DISCHARGED "
+                                     "by hand; evidence shows PARTIAL_ALGORITHM_LEVEL"])

@@ -144,3 +144,10 @@ def test_installed_and_autoloaded_it_runs_exactly_as_with_p_no_falsify(bare, mon
     assert plugin_file in loaded.stdout.str() and plugin_file not in without.stdout.str()
     assert loaded.ret == without.ret
     assert outcome_lines(loaded) == outcome_lines(without)
+
+
+def test_no_fixture_is_added_in_an_unused_project(bare):
+    with_plugin = run(bare, "--fixtures", plugin=True).stdout.str()
+    assert "falsify_evidence" not in with_plugin
+    (bare.path / "contracts").mkdir()
+    assert "falsify_evidence" in run(bare, "--fixtures", plugin=True).stdout.str()
