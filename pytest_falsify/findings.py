@@ -19,6 +19,7 @@ RULES = {
     "new-failure": ("error", "a test newly falsifies this claim"),
     "stale": ("error", "the evidence is about code that has changed since"),
     "unbound-claim": ("warning", "a claimed status that no test binds"),
+    "hand-claim": ("warning", "a status set by hand that the evidence does not support"),
     "problem": ("error", "the contract could not be read or rewritten"),
 }
 
@@ -30,15 +31,16 @@ class Finding:
     path: str
     line: int
     qid: str = ""
+    severity: str | None = None  # overrides the rule's level (--strict makes warnings errors)
 
     @property
     def level(self) -> str:
-        return RULES[self.rule][0]
+        return self.severity or RULES[self.rule][0]
 
 
 def from_plan(plan, cset, strict: bool = False) -> list[Finding]:
     """Drift and new failures from `plan`'s transitions and evidence updates, plus
-    unbound claims (errors under `strict`)."""
+    unbound and hand-set claims (errors under `strict`)."""
     # A transition names its contract (name or key) and its id (bare or `key::id`).
     moved = {(t.contract, t.id.rsplit("::", 1)[-1]): t for t in plan.transitions}
     out: list[Finding] = []
@@ -61,6 +63,9 @@ def from_plan(plan, cset, strict: bool = False) -> list[Finding]:
     for e in plan.unbound_claims:
         out.append(Finding("unbound-claim" if not strict else "drift",
                            f"{e.id}: {e.status} claims evidence, no test binds it", str(e.path), e.line, e.id))
+    for h in plan.hand_claims:
+        out.append(Finding("hand-claim", str(h), str(h.entry.path), h.entry.line, h.entry.qid,
+                           "error" if strict else None))
     return out
 
 

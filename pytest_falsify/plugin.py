@@ -152,6 +152,7 @@ class FalsifySession:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self.gpu_gating = activation.gpu_gating(True, config.getini(activation.GATING_FLAG))
         self.is_worker = hasattr(config, "workerinput")
+        self._first_collector = not self.is_worker or config.workerinput.get("workerid") == "gw0"
         self._worker_lost = False
         self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
@@ -209,8 +210,9 @@ class FalsifySession:
             if problem and (self.mode is None or maybe_hidden):
                 # A bad marker never stops the tests without --falsify, nor when contract
                 # errors may hide its id (those fail the falsify modes at the end): the
-                # test runs unbound.
-                item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
+                # test runs unbound. Every xdist worker collects every test: one warns.
+                if self._first_collector:
+                    item.warn(pytest.PytestWarning(f"pytest-falsify: {problem}"))
             elif problem:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
@@ -464,9 +466,10 @@ class FalsifySession:
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, problems, self.crashed, interrupted,
                                gate=self.decision)
-            key = self.trust.key()
-            if key is not None:  # the CUDA host signs; `falsify apply` checks
-                rep = signing.sign(rep, key)
+            try:  # the CUDA host signs when it holds a key; `falsify apply` checks
+                rep = self.trust.sign(rep)
+            except signing.KeyProblem as exc:
+                self.problems.append(f"report not signed: {exc}")
             report.dump(rep, Path(self.config.option.falsify_report))
 
     def _pruner(self):

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from .. import engine, evidence, findings, gate
-from ..contracts import CLAIMING_STATUSES
 from ._common import BAD_INPUT, load_contracts, load_reports, report_trust, rewrite_options
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
@@ -42,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "sarif":
         sys.stdout.write(findings.sarif(found, _version(), base=Path.cwd()))
         decision = gate.build(0, new_failures=[], still_falsified=[], stale=[],
-                              unproven=[f.message for f in found if f.rule == "unbound-claim"],
+                              unproven=[f.message for f in found
+                                        if f.rule in ("unbound-claim", "hand-claim")],
                               drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
         return decision["exit"]
     if args.format == "github" or findings.in_github_actions():
@@ -53,11 +53,10 @@ def run(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"problem: {p}")
     unbound = []
-    for e in cset.by_qid.values():
-        if e.status in CLAIMING_STATUSES and not e.stored_tests:
-            kind = "error" if args.strict else "warning"
-            print(f"{kind}: {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
-            unbound.append(e.qid)
+    for e in plan.unbound_claims:  # no stored evidence, and no report binds it
+        kind = "error" if args.strict else "warning"
+        print(f"{kind}: {e.path}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")
+        unbound.append(e.qid)
     for h in plan.hand_claims:
         print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
         unbound.append(str(h))

@@ -163,3 +163,31 @@ def test_without_trust_configured_unsigned_reports_apply_as_before(project, cpu_
     monkeypatch.delenv("FALSIFY_REPORT_KEY", raising=False)
     assert run_cli(project, "apply", save(project, cpu_report)) == 0
     assert statuses(project)["FALSIFY-DEMO-001"] == "DISCHARGED"
+
+
+def test_an_ed25519_project_applies_only_reports_signed_by_the_cuda_hosts_private_key(
+        project, monkeypatch, capsys):
+    pytest.importorskip("cryptography")
+    private, public = signing.ed25519_keypair()
+    monkeypatch.delenv("FALSIFY_REPORT_KEY", raising=False)
+    project.contract()
+    project.pytester.makeini(f"[pytest]\nfalsify_report_key = ed25519:{public}\n")
+    project.tests(PASSING)
+    monkeypatch.setenv(signing.SIGNING_ENV, private)  # only the CUDA host holds it
+    project.run("--falsify=report", "--falsify-report", "gpu.json")
+    monkeypatch.delenv(signing.SIGNING_ENV)
+    report = json.loads((project.path / "gpu.json").read_text())
+    assert report["signature"]["alg"] == "ed25519"
+    tampered = {**report, "tests": [{**t, "outcome": "passed"} for t in report["tests"]]}
+    tampered["tests"][0]["level"] = "live" if tampered["tests"][0]["level"] != "live" else "algorithm"
+    assert run_cli(project, "apply", save(project, tampered, "t.json")) == 2
+    assert "t.json: refused: bad signature (the report was changed)" in capsys.readouterr().err
+    assert run_cli(project, "apply", str(project.path / "gpu.json")) == 0
+    assert statuses(project)["FALSIFY-DEMO-002"] == "DISCHARGED"
+
+
+def test_a_malformed_ed25519_key_in_the_ini_is_a_clear_error(project, cpu_report, capsys):
+    pytest.importorskip("cryptography")
+    project.pytester.makeini("[pytest]\nfalsify_report_key = ed25519:not-a-key\n")
+    assert run_cli(project, "apply", save(project, cpu_report)) == 2
+    assert "falsify_report_key: not a base64 Ed25519 key of 32 bytes" in capsys.readouterr().err

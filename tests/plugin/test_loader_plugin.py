@@ -262,3 +262,17 @@ def test_validate_notes_name_each_skipped_file_and_ignored_block(project, capsys
 def test_the_demo_contract_keeps_loading_unchanged(project, capsys):
     project.contract(DEMO)
     assert main(["validate"]) == 0
+
+
+@pytest.mark.falsifier("FALSIFY-LOAD-001")
+def test_apply_writes_the_files_without_errors_and_exits_2(project, capsys):
+    contracts = project.corpus(errors=True)
+    project.tests(BOUND.format(fused_ok=True))
+    project.run("--falsify=report", "--falsify-report", "r.json")
+    broken = (contracts / "unknown-status-v1.yaml").read_bytes()
+    assert main(["apply", str(project.path / "r.json")]) == 2
+    assert (contracts / "unknown-status-v1.yaml").read_bytes() == broken
+    fused = entries(contracts / "kernels" / "softmax-v1.yaml")["FALSIFY-SM-001"]
+    assert fused["evidence"]["tests"][0]["test"] == "test_demo.py::test_fused_softmax"
+    err = capsys.readouterr().err
+    assert "unknown-status-v1.yaml:8: FALSIFY-UNK-001: unknown status 'MERGD'" in err

@@ -105,7 +105,30 @@ def test_falsify_check_over_a_report_warns_and_strict_fails(project, capsys):
     assert main(args) == 0
     assert f"warning: {project.path / 'contracts' / 'demo.yaml'}:" in capsys.readouterr().out
     assert main([*args, "--strict"]) == gate.UNPROVEN
-    assert CLAIM in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert CLAIM in out
+    assert "FALSIFY-DEMO-002: DISCHARGED claims evidence" not in out  # the report binds it
+
+
+def test_sarif_lists_the_hand_claim_at_its_line_an_error_with_strict(project, capsys):
+    import json
+
+    from pytest_falsify.cli import main
+
+    project.contract(HAND)
+    project.tests(ALGORITHM_PASS)
+    project.run("--falsify=report", "--falsify-report", "r.json")
+    args = ["--contracts", str(project.path / "contracts"), "check", str(project.path / "r.json"),
+            "--format", "sarif"]
+    capsys.readouterr()  # the run's own output
+    main(args)
+    results = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    hand = [r for r in results if r["ruleId"] == "hand-claim"]
+    assert [(r["level"], r["message"]["text"]) for r in hand] == [("warning", CLAIM)]
+    assert hand[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 14  # the entry's line
+    assert main([*args, "--strict"]) == gate.UNPROVEN
+    results = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    assert [r["level"] for r in results if r["ruleId"] == "hand-claim"] == ["error"]
 
 
 def test_the_corpus_hand_set_claims_survive_algorithm_passes(project):

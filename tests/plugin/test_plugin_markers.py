@@ -42,6 +42,15 @@ def test_unknown_id_without_falsify_is_a_warning_and_the_test_runs(project):
     ])
 
 
+@pytest.mark.falsifier("FALSIFY-PLUGIN-007")
+def test_the_unknown_id_warning_is_given_once_under_xdist(project):
+    project.contract()
+    project.tests(TYPO)
+    result = project.subprocess("-n", "2")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1, warnings=1)
+
+
 @pytest.mark.falsifier("FALSIFY-PLUGIN-007", "FALSIFY-PLUGIN-008")
 def test_unknown_id_under_falsify_writes_nothing(project):
     project.contract()

@@ -88,3 +88,32 @@ def test_a_bad_verdict_map_is_a_usage_error(project):
     result = project.run("--falsify")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*falsify_verdict_map: 'DISCHARGED' is not STATUS=word*"])
+
+
+def test_the_whole_corpus_round_trips_through_pytest_in_each_files_style(project):
+    """Every falsifier of the aprender-shaped corpus bound and passing: only owned lines
+    change in every file, and a second run changes 0 bytes."""
+    from pytest_falsify.contracts import load_dir
+    from pytest_falsify.settings import from_values
+
+    contracts = project.corpus()
+    ini = {"falsify_exclude": ["drafts/*"], "falsify_status_map": [
+        "MERGED = PARTIAL_ALGORITHM_LEVEL", "IMPLEMENTED = PARTIAL_ALGORITHM_LEVEL",
+        "VERIFIED* = DISCHARGED"]}
+    cset = load_dir(contracts, settings=from_values(ini.get, None))
+    assert not cset.errors
+    qids = sorted(cset.by_qid)
+    project.tests("import pytest\n\n@pytest.mark.falsifier(" + ", ".join(map(repr, qids))
+                  + ', level="live")\ndef test_all():\n    pass\n')
+    before = {p: p.read_text() for p in contracts.rglob("*.yaml")}
+    result = project.run("--falsify")
+    assert result.ret == 0, result.stdout.str()
+    wrote = [ln for ln in result.stdout.lines if ln.startswith("wrote ")]
+    assert wrote and int(wrote[0].split()[1]) >= 15, wrote  # every corpus contract changed
+    after = {p: p.read_text() for p in contracts.rglob("*.yaml")}
+    owned = ("status:", "discharge_status:", "verdict:", "version:")
+    for p, old in before.items():
+        removed = [ln for ln in changed(old, after[p]) if ln.startswith("-")]
+        assert all(ln[1:].strip().removeprefix("- ").startswith(owned) for ln in removed), (p, removed)
+    project.run("--falsify")
+    assert {p: p.read_text() for p in contracts.rglob("*.yaml")} == after
