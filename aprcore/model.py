@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import faults as _faults
 from .backend import Backend, resolve_backend
 from .config import ModelConfig
 from .faults import Switches, switches, weight_overrides
@@ -89,7 +90,12 @@ class KVCache:
 
 
 class Model:
-    """A decoder-only Qwen2 or Llama transformer with float32 weights under HF names."""
+    """A decoder-only Qwen2 or Llama transformer with float32 weights under HF names.
+
+    `tokenizer`: the `aprcore.tokenizer.Tokenizer` stored with the weights, set by
+    `aprcore.load` (None for random weights or files without one)."""
+
+    tokenizer: Any = None
 
     def __init__(self, config: ModelConfig, weights: Mapping[str, np.ndarray], *,
                  faults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
@@ -138,13 +144,21 @@ class Model:
         clone.config = self.config
         clone.weights = self.weights
         clone._set_faults(faults)
+        clone.tokenizer = self.tokenizer
         return clone
 
     def _set_faults(self, faults: Mapping[str, Mapping[str, Any]]) -> None:
         self.faults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             {k: MappingProxyType(dict(v)) for k, v in faults.items()})
-        self.switches: Switches = switches(self.config, self.faults)
+        self._switches: Switches = switches(self.config, self.faults)
         self._device: dict[str, tuple[Backend, dict[str, Any], tuple]] = {}
+
+    @property
+    def switches(self) -> Switches:
+        """What the forward does at each point a bug can sit (its faults, plus ambient ones)."""
+        if not _faults._AMBIENT:
+            return self._switches
+        return switches(self.config, _faults.active(self.faults))
 
     def new_cache(self, backend: str | Backend = "cpu", capacity: int = _INITIAL_CACHE,
                   max_len: int | None = None) -> KVCache:
@@ -163,6 +177,10 @@ class Model:
         applied here, so a healthy model never pays for them.
         """
         be = resolve_backend(backend)
+        if _faults._AMBIENT:  # an ambient fault's tensors are never cached
+            host = dict(self.weights)
+            host.update(weight_overrides(self.config, self.weights, _faults.active(self.faults)))
+            return {k: be.to_device(w) for k, w in host.items()}
         key = tuple(id(w) for w in self.weights.values())
         hit = self._device.get(be.name)
         if hit is not None and hit[0] is be and hit[2] == key:
@@ -267,13 +285,19 @@ class Model:
     __call__ = forward
 
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int,
-                 backend: str | Backend = "cpu") -> list[int]:
-        """Greedy decode: prefill the prompt, then one token at a time through the cache."""
+                 backend: str | Backend = "cpu", stop_ids: Sequence[int] = ()) -> list[int]:
+        """Greedy decode: prefill the prompt, then one token at a time through the cache.
+
+        Stops after `max_new_tokens`, or after emitting one of `stop_ids` (kept in the
+        output), e.g. the tokenizer's end-of-turn id."""
         cache = self.new_cache(backend, capacity=len(prompt_ids) + max_new_tokens)
         logits = self.forward(prompt_ids, cache=cache, last_only=True)
         out: list[int] = []
+        stop = {int(s) for s in stop_ids}
         for _ in range(max_new_tokens):
             nxt = int(np.argmax(logits[-1]))
             out.append(nxt)
+            if nxt in stop or len(out) == max_new_tokens:
+                break
             logits = self.forward([nxt], cache=cache)
         return out
