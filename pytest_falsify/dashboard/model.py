@@ -110,6 +110,7 @@ class FalsifierView:
     history: list[Point] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
     page: str = ""
+    word: str = ""  # the status as the file writes it, where that is a project's own word
 
     @property
     def hosts(self) -> list[str]:
@@ -295,7 +296,8 @@ def build(cset: ContractSet, *, keys: Mapping[int, str] | None = None,
                 q, e.id, key, e.block, status, bucket(e.status), e.level, _text(e, "rule"),
                 _text(e, "prediction"), _text(e, "if_fails"), _text(e, "test"), _shown(e.path),
                 e.line, tests, margins(tests), attention, extra, dict(falsifiable), hist,
-                series(hist), page=f"f/{slug(q)}.html"))
+                series(hist), page=f"f/{slug(q)}.html",
+                word=e.word if e.word and e.word != status else ""))
         contracts.append(ContractView(key, _shown(c.path), str(c.version or ""), views,
                                       page=f"c/{slug(key)}.html"))
     return SiteView(contracts, generated, commit)
