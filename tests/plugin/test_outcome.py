@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_falsify import outcome
 from pytest_falsify import verdict as V
@@ -101,3 +103,24 @@ def test_the_device_of_a_gpu_run_is_kept():
 def test_only_a_failed_report_outside_the_phases_is_a_worker_crash():
     assert outcome.is_worker_crash(rep("???", "failed"))
     assert not outcome.is_worker_crash(rep("call", "failed"))
+
+
+phase_reports = st.lists(st.tuples(st.sampled_from(["setup", "call", "teardown"]),
+                                   st.sampled_from(["passed", "failed", "skipped"]),
+                                   st.booleans()), max_size=4)
+
+
+def build(spec) -> list[SimpleNamespace]:
+    return [rep(when, result, "x", **({"wasxfail": "k"} if xf and when == "call" else {}))
+            for when, result, xf in spec]
+
+
+@given(phase_reports)
+def test_every_sequence_of_reports_gives_a_known_outcome(spec):
+    assert run(*build(spec))["outcome"] in V.ALL_OUTCOMES
+
+
+@given(phase_reports)
+def test_a_failing_teardown_last_always_makes_an_error(spec):
+    reports = build(spec) + [rep("teardown", "failed", "leak")]
+    assert run(*reports)["outcome"] == V.ERROR
