@@ -568,6 +568,7 @@ class FalsifySession:
 
         try:
             pages, note = build_site(load_dir(self.dir, settings=self.settings), self.dir, Path(out),
+                                     root=self.config.rootpath,
                                      commit=(prov.get("git_commit") or "")[:12])
         except (DashboardError, OSError) as exc:
             self.problems.append(f"--falsify-html {out}: {exc}")
