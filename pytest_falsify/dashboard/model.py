@@ -108,12 +108,12 @@ class FalsifierView:
     states: list[str] = field(default_factory=list)  # extra states (stale, vacuous, ...)
     #: the falsifiable state (falsifiable.FalsifiableState): killed_by, survived, why
     falsifiable: dict[str, Any] = field(default_factory=dict)
-    #: why stored evidence is stale (freshness.StaleClaim rows), one per stale record
-    stale: list[dict[str, Any]] = field(default_factory=list)
     history: list[Point] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
     page: str = ""
     word: str = ""  # the status as the file writes it, where that is a project's own word
+    #: why stored evidence is stale (freshness.StaleClaim rows), one per stale record
+    stale: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def hosts(self) -> list[str]:
