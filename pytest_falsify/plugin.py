@@ -48,7 +48,7 @@ WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
-_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus", "--falsify-html")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
