@@ -8,7 +8,7 @@ full, read-only) removes the temps and changes nothing. Then a journal
 (`.falsify-journal`, written atomically) lists the temp -> target pairs, the temps are
 renamed over their targets and the journal is removed. A process killed after the journal
 exists leaves a set that the next write finishes (`recover`, run under the lock); killed
-before, it leaves stray temps that `recover` removes. Ctrl-C during the renames is held
+before, it leaves stray temps that `recover` removes. Ctrl-C during the renames is ignored
 until they are done (a few milliseconds), so a set is never left half renamed by it.
 """
 
@@ -145,9 +145,9 @@ def write_set(directory: Path, files: Sequence[tuple[Path, bytes]]) -> None:
             os.unlink(journal)
 
 
-def recover(directory: Path) -> list[str]:
+def recover(directory: Path) -> tuple[list[str], list[str]]:
     """Finish a set a killed writer left half renamed, remove stray temps; call under the
-    lock. Returns what was done, one line each."""
+    lock. Returns (what was done, what could not be), one line each."""
     done: list[str] = []
     journal = directory / JOURNAL
     if journal.exists():
@@ -161,14 +161,14 @@ def recover(directory: Path) -> list[str]:
                     finished += 1
             os.unlink(journal)
         except (OSError, ValueError, TypeError) as exc:
-            return [f"{journal}: cannot finish an interrupted write ({exc}); fix or remove it"]
+            return done, [f"{journal}: cannot finish an interrupted write ({exc}); fix or remove it"]
         done.append(f"finished an interrupted write: {finished} of {len(pairs)} contract "
                     "file(s) were still to be renamed")
     stray = [p for p in directory.rglob(f"*{TMP_SUFFIX}") if p.is_file()]
     _remove([str(p) for p in stray])
     if stray:
         done.append(f"removed {len(stray)} temp file(s) of an interrupted write")
-    return done
+    return done, []
 
 
 @contextlib.contextmanager

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic
+from . import atomic, freshness
 from . import verdict as V
 from .atomic import locked
 from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk, parse_text
+from .fingerprint import SourceIndex
 from .records import EvidenceRecord
 from .rewrite import EntryUpdate, Options, RewriteError, rewrite
 from .settings import Settings
@@ -23,12 +24,13 @@ from .yamlsafe import MAX_FILE_BYTES
 
 #: Keys of a test result that are stored in a contract's evidence.
 _STORED_KEYS = ("test", "outcome", "level", "metrics", "message", "example", "blob", "reason",
-                "device", "date", "commit")
+                "device", "date", "commit", "host", "dirty", "fingerprint", "falsifiable")
 
 
 def contract_record(result: Mapping) -> EvidenceRecord:
     """The part of a test result that a contract file keeps."""
-    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS if result.get(k) not in (None, {}, "")}
+    rec: EvidenceRecord = {k: result[k] for k in _STORED_KEYS
+                           if result.get(k) not in (None, {}, "", False)}
     if rec.get("outcome") != V.FAILED:
         for k in ("message", "example", "blob"):
             rec.pop(k, None)
@@ -39,6 +41,16 @@ def contract_record(result: Mapping) -> EvidenceRecord:
 
 def _signature(records: Iterable[Mapping]) -> list[tuple]:
     return sorted((str(r.get("test")), r.get("outcome"), r.get("level")) for r in records)
+
+
+def _refreshes(stored: Iterable[Mapping], fresh: Iterable[Mapping],
+               index: SourceIndex | None) -> bool:
+    """A fresh record of unchanged outcome replaces a stored one whose code has changed."""
+    if index is None:
+        return False
+    by_test = {str(r.get("test")): r for r in stored}
+    return any(freshness.replaces(by_test[str(f["test"])], f, index) for f in fresh
+               if str(f.get("test")) in by_test and V.is_evidence(str(f.get("outcome", ""))))
 
 
 @dataclass
@@ -75,6 +87,8 @@ class Plan:
     pruned: list[tuple[str, str]] = field(default_factory=list)  # (qualified id, test)
     orphans: list[str] = field(default_factory=list)  # qualified ids with results but no entry
     hand_claims: list[HandClaim] = field(default_factory=list)
+    #: what the write phase did besides the plan (an interrupted write finished): info only
+    notes: list[str] = field(default_factory=list)
 
     def drop(self, path: Path, name: str) -> None:
         """Forget the updates of a file that is not written: its entries keep the status
@@ -106,7 +120,7 @@ def unchanged_plan(cset: ContractSet | None) -> Plan:
 
 
 def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
-              prune: Callable[[str], bool] | None = None) -> Plan:
+              prune: Callable[[str], bool] | None = None, index: SourceIndex | None = None) -> Plan:
     """Derive every falsifier's status from stored evidence plus this run's `results`.
 
     `results` maps a test id to its result (with `ids`, `outcome`, `level`, ...). Its ids
@@ -114,11 +128,11 @@ def make_plan(cset: ContractSet, results: Mapping[str, Mapping],
     before ids were qualified) counts for that contract.
     """
     with bulk():
-        return _make_plan(cset, results, prune)
+        return _make_plan(cset, results, prune, index)
 
 
 def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
-               prune: Callable[[str], bool] | None) -> Plan:
+               prune: Callable[[str], bool] | None, index: SourceIndex | None) -> Plan:
     plan = Plan()
     bound: dict[str, list[Mapping]] = {}
     for test in sorted(results):
@@ -134,6 +148,9 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             kept = [r for r in stored if not (prune and prune(str(r["test"])))]
             plan.pruned.extend((entry.qid, str(r["test"])) for r in stored if r not in kept)
             fresh = [contract_record(r) for r in bound.get(entry.qid, ())]
+            refreshed = _refreshes(kept, fresh, index)
+            by_test = {str(r.get("test")): r for r in kept}
+            fresh = [freshness.carry(by_test.get(str(f["test"])), f, index) for f in fresh]
             merged = V.merge(kept, fresh)
             new = V.verdict(entry.status, entry.level, merged)
             if V.holds_hand_claim(entry.status, new, tool_derived=bool(stored)):
@@ -146,7 +163,7 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             if not bound.get(entry.qid) and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
-            evidence_changes = _signature(merged) != _signature(stored)
+            evidence_changes = _signature(merged) != _signature(stored) or refreshed
             if not (status_changes or evidence_changes):
                 continue
             upd = EntryUpdate(entry.id, entry.status, new if status_changes else None,
@@ -233,7 +250,8 @@ def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: s
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
           prune: Callable[[str], bool] | None, today: _dt.date,
-          options: Options | None = None) -> tuple[Plan, list[Path], list[str]]:
+          options: Options | None = None,
+          index: SourceIndex | None = None) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed, all or none.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
@@ -247,11 +265,12 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     problems: list[str] = []
     try:
         with locked(lock_dir), bulk():
-            notes = atomic.recover(lock_dir)
+            notes, unfinished = atomic.recover(lock_dir)
             cset = load()
-            plan = make_plan(cset, results, prune)
+            plan = make_plan(cset, results, prune, index)
             rendered, problems = render(cset, plan, today, options)
-            problems[:0] = notes
+            plan.notes.extend(notes)
+            problems[:0] = unfinished
             todo = _targets(lock_dir, rendered, plan, problems)
             try:
                 atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))

@@ -16,12 +16,15 @@ from . import (
     activation,
     engine,
     evidence,
+    falsifiable,
     findings,
     fixtures,
+    freshness,
     gate,
     gpu,
     gpu_pinning,
     junit,
+    mutants,
     outcome,
     pruning,
     report,
@@ -29,14 +32,19 @@ from . import (
     settings,
     signing,
     summary,
+    tracing,
+    vacuity,
 )
+from . import fingerprint as F
 from . import verdict as V
 from .blocking import Blocked
 from .contracts import LEVELS, ContractError, ContractSet, load_dir
 from .records import Binding, BindingRun, TestResult
 from .rewrite import Options
 
-MODES = ("write", "check", "report")
+MODES = ("write", "check", "report", "mutants")
+#: Modes that rewrite contracts (mutants mode is write mode plus the faulted reruns).
+WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
@@ -44,9 +52,10 @@ _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
-               "falsify_report_key", "falsify_gpus", activation.GATING_FLAG)
+               "falsify_report_key", "falsify_gpus", activation.GATING_FLAG,
+               "falsify_fingerprint", "falsify_require_faults", "falsify_dirty_is_stale")
 CLI_OPTIONS = ("falsify", "contracts", "falsify_report", "falsify_html", "falsify_strict",
-               "run_ignored", "require_gpu", "falsify_gpus")
+               "run_ignored", "require_gpu", "falsify_gpus", "falsify_fingerprint")
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -56,15 +65,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # pytest_load_initial_conftests can split it; the mode is validated in configure.
     g.addoption("--falsify", nargs="?", const="write", default=None, metavar="MODE",
                 help="derive falsifier statuses: write (default) rewrites contracts, check fails "
-                     "on drift, report only reports")
+                     "on drift, report only reports, mutants writes and reruns the bound tests "
+                     "under their declared faults")
     g.addoption("--contracts", default=None, metavar="DIR",
                 help="contracts directory (default: ini falsify_contracts, else 'contracts')")
     g.addoption("--falsify-report", default=None, metavar="PATH", help="write a JSON run report")
     g.addoption("--falsify-html", default=None, metavar="DIR",
                 help="write the HTML dashboard of the contracts after the run (needs the [html] extra)")
     g.addoption("--falsify-strict", action="store_true",
-                help="check: a claimed status that no test binds is an error; every mode: a "
-                     "status set by hand that the evidence does not support is an error")
+                help="a claimed status no test binds (check), a status set by hand that the "
+                     "evidence does not support, stale evidence, a VACUOUS DISCHARGED "
+                     "falsifier and a test that cannot fail are errors")
     g.addoption("--run-ignored", action="store_true",
                 help="run tests marked gpu or ignored (skipped by default)")
     g.addoption("--require-gpu", action="store_true",
@@ -72,12 +83,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--falsify-gpus", default=None, metavar="auto|N|0,1,...",
                 help="pin each xdist worker to its own GPU through CUDA_VISIBLE_DEVICES "
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
+    g.addoption("--falsify-fingerprint", default=None, choices=("auto", "on", "off"),
+                help="fingerprint the code each bound test runs (coverage.py); auto: on in "
+                     "write, report and mutants modes, off in check")
     # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
     parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
     for name in (settings.EXCLUDE, settings.STATUS_MAP):
         parser.addini(name, settings.INI_HELP[name], type="linelist", default=[])
     parser.addini("falsify_report_key", "env:NAME: the environment variable holding the HMAC key "
                   "that signs JSON reports; `falsify apply` then refuses unsigned ones", default="")
+    parser.addini("falsify_fingerprint", "auto|on|off: see --falsify-fingerprint (default: auto)",
+                  default="")
+    parser.addini("falsify_require_faults", "--falsify-strict also refuses DISCHARGED for a "
+                  "falsifier with no proven fault (unproven) (default: false)", type="bool")
+    # A string, not type="bool": an unset bool reads as False, and this one defaults to true.
+    parser.addini("falsify_dirty_is_stale", "evidence recorded from uncommitted code is stale "
+                  "(true|false, default: true)", default="")
     parser.addini("falsify_verdict_map", "status -> gate verdict words written by pytest-falsify "
                   "(default: DISCHARGED=pass FALSIFIED=fail *=pending)", default="")
     parser.addini("falsify_gpus", "GPUs to pin xdist workers to (auto|N|0,1,...); empty: no pinning",
@@ -85,6 +106,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(activation.GATING_FLAG, "skip gpu/ignored tests unless --run-ignored (default: "
                   "on when the project has contracts or sets a falsify option)", type="bool",
                   default=None)
+
+
+def pytest_addhooks(pluginmanager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own impl reads rootdir and confcutdir
@@ -170,6 +197,11 @@ class FalsifySession:
         self.still_falsified: list[dict] = []
         self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
+        self.tracer: tracing.TestTracer | None = None
+        self.fault_runner: mutants.FaultRunner | None = None
+        self.lint: dict[str, str] = {}  # node id -> vacuity flag
+        self.falsifiable: list[falsifiable.FalsifiableState] = []
+        self.stale: list[freshness.StaleClaim] = []
         self.errors: list[ContractError] = []  # contract errors found at configure
         self._frozen = False
         self.settings = settings.from_values(config.getini, config.inipath)
@@ -178,7 +210,7 @@ class FalsifySession:
             # block without --falsify; the falsify modes skip or fail on them at the end).
             self.cset = load_dir(self.dir, settings=self.settings)
             self.errors = list(self.cset.errors)
-            if self.mode not in ("write", "check"):
+            if self.mode not in WRITING + ("check",):
                 for c in self.cset.contracts:  # node trees are only needed to rewrite
                     c.parsed = None
             if len(self.cset.contracts) >= _FREEZE_AT:
@@ -188,6 +220,22 @@ class FalsifySession:
                 # unconfigure.
                 gc.freeze()
                 self._frozen = True
+            tracing.preload()
+            self._start_fingerprints()
+
+    def _start_fingerprints(self) -> None:
+        choice = (self.config.option.falsify_fingerprint or self.config.getini("falsify_fingerprint")
+                  or "auto")
+        if choice not in ("auto", "on", "off"):
+            raise pytest.UsageError(f"falsify_fingerprint = {choice!r}: use auto, on or off")
+        if choice == "off" or self.mode is None or (choice == "auto" and self.mode == "check"):
+            return
+        why = tracing.availability()
+        if why:
+            self.problems.append(why)
+            return
+        self.tracer = tracing.TestTracer(self.config.rootpath)
+        self.config.pluginmanager.register(self.tracer, "falsify-tracer")
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
 
@@ -204,6 +252,9 @@ class FalsifySession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        if self.mode == "mutants" and self.fault_runner is None:
+            self.fault_runner = mutants.FaultRunner(mutants.registry(config))
+            config.pluginmanager.register(self.fault_runner, "falsify-faults")
         bad: list[pytest.Item] = []
         for item in items:
             problem, maybe_hidden = self._bind(item)
@@ -217,6 +268,11 @@ class FalsifySession:
                 bad.append(item)
                 config.hook.pytest_collectreport(report=pytest.CollectReport(
                     item.nodeid, "failed", problem, []))
+        if self.mode == "mutants":  # only the bound tests run, each under its faults
+            unbound = [it for it in items if _INFO not in it.stash and it not in bad]
+            if unbound:
+                config.hook.pytest_deselected(items=unbound)
+                items[:] = [it for it in items if it not in unbound]
         if not bad:
             return
         if config.option.continue_on_collection_errors:
@@ -269,7 +325,19 @@ class FalsifySession:
                 if qid not in qids:
                     qids.append(qid)
             ids = qids
-        item.stash[_INFO] = {"ids": ids, "level": level, "gpu": is_gpu}
+        info: BindingRun = {"ids": ids, "level": level, "gpu": is_gpu}
+        if self.mode is not None:
+            flag = vacuity.lint(getattr(item, "obj", None))
+            if flag:
+                info["lint"] = flag
+        if self.fault_runner is not None:
+            faults, problem = self._faults_of(ids)
+            if problem:
+                return f"{item.nodeid}: {problem}", False
+            self.fault_runner.assign(item, faults)
+        item.stash[_INFO] = info
+        if self.tracer is not None:
+            self.tracer.mark(item)
         return None, False
 
     def _unread_hint(self) -> str:
@@ -278,6 +346,23 @@ class FalsifySession:
             return ""
         names = ", ".join(summary.rel(p) for p in broken[:3]) + (", ..." if len(broken) > 3 else "")
         return f"; {len(broken)} contract file(s) have errors and may hide it: {names}"
+
+    def _faults_of(self, ids: list[str]) -> tuple[list[str], str | None]:
+        """The declared faults of a test's falsifiers, or why they cannot be run."""
+        assert self.fault_runner is not None
+        faults: list[str] = []
+        for fid in ids:
+            entry = self._entry(fid)
+            names, err = falsifiable.declared_faults(entry.data if entry is not None else {})
+            if err:
+                return [], f"{fid}: {err}"
+            unknown = [n for n in names if n not in self.fault_runner.factories]
+            if unknown:
+                known = ", ".join(sorted(self.fault_runner.factories)) or "none"
+                return [], (f"{fid}: unknown fault(s) {', '.join(unknown)} (the "
+                            f"pytest_falsify_faults hook provides: {known})")
+            faults.extend(n for n in names if n not in faults)
+        return faults, None
 
     def gate(self, items: list[pytest.Item]) -> None:
         """Skip gpu/ignored tests unless --run-ignored; no CUDA device skips (or errors)."""
@@ -324,6 +409,13 @@ class FalsifySession:
                 ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
+            if rep.when == "teardown":
+                fp = item.stash.get(tracing.FINGERPRINT, None)
+                if fp is not None:
+                    data["fingerprint"] = fp
+                tried = item.stash.get(mutants.RESULTS, None)
+                if tried is not None:
+                    data["mutants"] = tried
             if self._still_falsified(item.nodeid, info["ids"], rep):
                 data["still_falsified"] = True
                 # pytest's own way to say "expected failure": the run stays green and the
@@ -368,6 +460,12 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
+        if info.get("fingerprint") is not None:
+            r["fingerprint"] = info["fingerprint"]
+        if info.get("mutants") is not None:
+            r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
+        if info.get("lint"):
+            self.lint[report.nodeid] = info["lint"]
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -396,19 +494,25 @@ class FalsifySession:
             # every status as it is on disk (old == new) and the results seen so far.
             self._dump_report(session, prov, engine.unchanged_plan(self.cset), interrupted=True)
             return
-        stamp = {"date": evidence.today().isoformat()}
+        root = self.config.rootpath
+        tree = F.tree_state(root)
+        stamp = {"date": evidence.today().isoformat(), "host": prov["host"]}
         if prov.get("git_commit"):
-            stamp["commit"] = prov["git_commit"][:12]
+            # Never HEAD for a tree with uncommitted changes: `git describe --dirty` style.
+            stamp["commit"] = prov["git_commit"][:12] + ("-dirty" if tree.tracked_dirty else "")
         for r in self.results.values():
             r.update(stamp)
+            if tree.dirty and set(r.get("fingerprint") or ()) & tree.dirty:
+                r["dirty"] = True
+        index = F.SourceIndex(root)
         prune = self._pruner()
         today = evidence.today()
         drift: list[str] = []
-        if self.mode == "write":
+        if self.mode in WRITING:
             try:
                 self.plan, self.written, problems = engine.write(
                     self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
-                    self.results, prune, today, self.options)
+                    self.results, prune, today, self.options, index)
             except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
                 self.problems.append("interrupted (Ctrl-C) while writing contracts: "
                                      "no contract was changed")
@@ -421,18 +525,30 @@ class FalsifySession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file was not written
         else:
             assert self.cset is not None
-            self.plan = engine.make_plan(self.cset, self.results, prune)
+            self.plan = engine.make_plan(self.cset, self.results, prune, index)
             if self.mode == "check":
                 rendered, problems = engine.render(self.cset, self.plan, today, self.options)
                 self.problems.extend(problems)
                 self.diffs = [r.diff() for r in rendered]
                 drift = [str(r.path) for r in rendered] + problems + [
                     f"{e.path}:{e.line}: {e.message}" for e in self.errors]  # errors fail the gate
+        if self.cset is not None:
+            self.stale = freshness.stale_claims(
+                freshness.entries_of(self.cset), freshness.refreshed_tests(self.results), index,
+                str(self.config.getini("falsify_dirty_is_stale")).strip().lower()
+                not in ("false", "0", "no", "off"))
+            self.falsifiable = falsifiable.states(freshness.entries_of(self.cset, data=True),
+                                                  self.plan.statuses, self.results)
+        unproven = [f"{e.qid}: claims evidence, no test binds it" for e in self.plan.unbound_claims]
+        unproven += falsifiable.strict_findings(self.falsifiable, self.plan.statuses,
+                                                self.config.getini("falsify_require_faults") is True)
+        unproven += [str(h) for h in self.plan.hand_claims]
+        unproven += [f"{t}: {flag}" for t, flag in sorted(self.lint.items())]
         self.decision = gate.build(
             int(session.exitstatus), new_failures=self.new_failures,
-            still_falsified=self.still_falsified, drift=drift, stale=[],
-            unproven=[e.qid for e in self.plan.unbound_claims]
-            + [str(h) for h in self.plan.hand_claims],
+            still_falsified=self.still_falsified, drift=drift,
+            stale=[s["id"] for s in self.stale],
+            unproven=unproven,
             strict=self.config.option.falsify_strict)
         if self.mode == "check":
             self.failed_check = self.decision["exit"] != gate.OK
@@ -465,7 +581,8 @@ class FalsifySession:
                                         for e in self.errors]
             rep = report.build(prov, self.mode, session.exitstatus, plan, self.results,
                                self.written, problems, self.crashed, interrupted,
-                               gate=self.decision)
+                               gate=self.decision, stale=self.stale,
+                               falsifiable=self.falsifiable, lint=self.lint)
             try:  # the CUDA host signs when it holds a key; `falsify apply` checks
                 rep = self.trust.sign(rep)
             except signing.KeyProblem as exc:
@@ -524,11 +641,19 @@ class FalsifySession:
             return
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
-        for line in summary.lines(self.plan, self.mode, self.written, self.problems,
+        mode = "write" if self.mode in WRITING else self.mode
+        for line in summary.lines(self.plan, mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
                                   entries=entries, results=self.results,
-                                  strict=config.option.falsify_strict):
+                                  strict=config.option.falsify_strict,
+                                  stale=[s["id"] for s in self.stale],
+                                  vacuous=[f["id"] for f in self.falsifiable
+                                           if f["state"] == falsifiable.VACUOUS]):
             tr.write_line(line, red=line.startswith("FALSIFIED"))
+        for line in summary.falsifiable_lines(self.falsifiable, self.lint, self.mode == "mutants"):
+            tr.write_line(line, yellow=line.startswith(("VACUOUS", "vacuity")))
+        for line in summary.stale_lines(self.stale):
+            tr.write_line(line, yellow=True)
         if self.html_note:
             tr.write_line(self.html_note)
         if self.mode == "check":

@@ -19,10 +19,16 @@ class Binding(TypedDict):
     gpu: bool
 
 
-class BindingRun(Binding, total=False):
+class BindingLint(Binding, total=False):
+    lint: str  # vacuity.FLAG when the test's source shows it cannot fail
+
+
+class BindingRun(BindingLint, total=False):
     blocked: str  # the Blocked message, when the test called blocked(reason)
     device: dict  # the CUDA device that ran a GPU test
     still_falsified: bool  # the failure reproduces the committed FALSIFIED verdict
+    fingerprint: dict[str, str]  # teardown report: the code the test ran
+    mutants: dict  # teardown report, mutants mode: fault -> the test failed under it
 
 
 class _TestResultBase(TypedDict):
@@ -44,7 +50,11 @@ class TestResult(_TestResultBase, total=False):
     reason: str  # skips and blocked tests
     device: dict
     date: str  # ISO date of the run
-    commit: str  # git commit of the run, 12 hex digits
+    commit: str  # git commit of the run, 12 hex digits, "-dirty" when the tree was not clean
+    host: str  # the machine that ran it
+    fingerprint: dict[str, str]  # file -> "name@digest ..." of the code it ran (fingerprint.py)
+    dirty: bool  # some of that code had uncommitted changes
+    falsifiable: dict[str, list[str]]  # mutants mode: {killed: [fault], survived: [fault]}
 
 
 class _EvidenceBase(TypedDict):
@@ -64,6 +74,10 @@ class EvidenceRecord(_EvidenceBase, total=False):
     device: dict
     date: str
     commit: str
+    host: str
+    fingerprint: dict[str, str]
+    dirty: bool
+    falsifiable: dict[str, list[str]]
 
 
 class FalsifierRow(TypedDict):
@@ -100,3 +114,6 @@ class Report(TypedDict):
     written: list[str]
     problems: list[str]
     gate: dict | None  # gate.Gate: exit code and what decided it (None: interrupted run)
+    stale: list[dict]  # freshness.StaleClaim: stored evidence whose code changed
+    falsifiable: list[dict]  # falsifiable.FalsifiableState of every falsifier
+    lint: dict[str, str]  # node id -> vacuity.FLAG

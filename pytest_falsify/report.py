@@ -11,6 +11,8 @@ from pathlib import Path
 from . import reportschema
 from . import verdict as V
 from .engine import Plan
+from .falsifiable import FalsifiableState
+from .freshness import StaleClaim
 from .gate import Gate
 from .records import FalsifierRow, Report, TestResult
 
@@ -19,7 +21,9 @@ FORMAT = "pytest-falsify-report/1"
 
 def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
           results: Mapping[str, TestResult], written: Iterable[Path], problems: Iterable[str],
-          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None) -> Report:
+          crashed: Iterable[str], interrupted: bool = False, gate: Gate | None = None,
+          stale: Iterable[StaleClaim] = (), falsifiable: Iterable[FalsifiableState] = (),
+          lint: Mapping[str, str] | None = None) -> Report:
     """The report of one run; `interrupted`: the run wrote no contract (Ctrl-C, collection
     errors), so its statuses are the ones on disk and `falsify apply` ignores its tests."""
     falsifiers: list[FalsifierRow] = []
@@ -46,6 +50,9 @@ def build(provenance: Mapping, mode: str, exitstatus: int, plan: Plan | None,
         "written": [str(p) for p in written],
         "problems": list(problems),
         "gate": dict(gate) if gate is not None else None,
+        "stale": [dict(s) for s in stale],
+        "falsifiable": [dict(f) for f in falsifiable],
+        "lint": dict(lint or {}),
     }
 
 

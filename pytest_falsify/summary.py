@@ -23,18 +23,27 @@ def rel(path: Path) -> str:
         return str(path)
 
 
-def tally(plan: Plan) -> dict[str, dict[str, int]]:
-    """contract -> bucket -> count; hand statuses (PROPOSED, ...) count under OTHER."""
+#: Counted beside the status columns (a stale claim also counts under its status).
+FLAGS = ("STALE", "VACUOUS")
+
+
+def tally(plan: Plan, stale: Iterable[str] = (), vacuous: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+    """contract -> bucket -> count; hand statuses (PROPOSED, ...) count under OTHER;
+    STALE counts the falsifiers (qualified ids in `stale`) with stale stored evidence,
+    VACUOUS those whose declared faults kill none of their tests."""
+    stale, vacuous = set(stale), set(vacuous)
     out: dict[str, dict[str, int]] = {}
-    for contract, _old, new in plan.statuses.values():
-        row = out.setdefault(contract, dict.fromkeys(COLUMNS + ("OTHER",), 0))
+    for fid, (contract, _old, new) in plan.statuses.items():
+        row = out.setdefault(contract, dict.fromkeys(COLUMNS + ("OTHER",) + FLAGS, 0))
         row[_BUCKET.get(new, "OTHER")] += 1
+        row["STALE"] += fid in stale
+        row["VACUOUS"] += fid in vacuous
     return out
 
 
 def total(rows: dict[str, dict[str, int]]) -> dict[str, int]:
     """The TOTAL row: every column summed over the contracts."""
-    out = dict.fromkeys(COLUMNS + ("OTHER",), 0)
+    out = dict.fromkeys(COLUMNS + ("OTHER",) + FLAGS, 0)
     for row in rows.values():
         for k, v in row.items():
             out[k] += v
@@ -132,14 +141,15 @@ def run_census(plan: Plan, entries: Iterable[Entry],
 
 def format_row(name: str, row: dict[str, int], width: int) -> str:
     cells = "  ".join(f"{row[c]:>3} {c}" for c in COLUMNS)
-    other = f"  {row['OTHER']:>3} OTHER" if row.get("OTHER") else ""
-    return f"{name:<{width}}  {cells}{other}"
+    extra = "".join(f"  {row[k]:>3} {k}" for k in ("OTHER",) + FLAGS if row.get(k))
+    return f"{name:<{width}}  {cells}{extra}"
 
 
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
           max_rows: int = 50, entries: Iterable[Entry] = (),
-          results: Mapping[str, Mapping] | None = None, strict: bool = False) -> list[str]:
+          results: Mapping[str, Mapping] | None = None, strict: bool = False,
+          stale: Iterable[str] = (), vacuous: Iterable[str] = ()) -> list[str]:
     """The summary of a run (or `falsify apply`): the story first (what stands FALSIFIED,
     one line each with its failing test, and every transition), then the tally with its
     denominators, then what was not evidence and what was written."""
@@ -150,7 +160,7 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.extend(f"  {t}" for t in plan.transitions)
     else:
         out.append("transitions: none")
-    rows = tally(plan)
+    rows = tally(plan, stale, vacuous)
     width = max([len(n) for n in rows] + [5])
     names = sorted(rows)
     changed = {t.contract for t in plan.transitions}
@@ -175,6 +185,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
         out.append(f"  crashed (not evidence): {c}")
     for r in inert:  # reported, never hidden, never evidence
         out.append(f"  {r['outcome']} (not evidence): {r['test']}")
+    for n in plan.notes:
+        out.append(f"  note: {n}")
     for p in problems:
         out.append(f"  problem: {p}")
     written = [rel(p) for p in written]
@@ -208,6 +220,34 @@ def gate_lines(g: Gate) -> list[str]:
         out.append(f"new failure: {t}")
     for f in g["drift"]:
         out.append(f"drift: {rel(Path(f)) if Path(f).is_absolute() else f}")
-    for s in g["stale"]:
-        out.append(f"stale: {s}")
+    return out
+
+
+def stale_lines(stale: Iterable[dict]) -> list[str]:
+    """One line per stale stored record: the claim, the test, what changed, and the run
+    that produced the evidence (commit, host, date)."""
+    out = []
+    for s in stale:
+        where = ", ".join(str(x) for x in (s.get("commit"), s.get("host"), s.get("date")) if x)
+        out.append(f"stale: {s['id']}: {s['test']} (evidence of {where or 'unknown provenance'}): "
+                   + "; ".join(s["changed"]))
+    return out
+
+
+def falsifiable_lines(states: Iterable[dict], lint: dict[str, str], mutants: bool) -> list[str]:
+    """VACUOUS falsifiers always; in mutants mode the whole count and each unproven one;
+    the static vacuity lint's flags."""
+    states = list(states)
+    by = {k: [s for s in states if s["state"] == k] for k in ("killed", "VACUOUS", "unproven")}
+    out = []
+    if mutants:
+        out.append(f"falsifiable: {len(by['killed'])} killed, {len(by['VACUOUS'])} VACUOUS, "
+                   f"{len(by['unproven'])} unproven")
+    for s in by["VACUOUS"]:
+        out.append(f"VACUOUS: {s['id']}: {s['why']}")
+    if mutants:
+        for s in by["unproven"]:
+            out.append(f"unproven: {s['id']}: {s['why']}")
+    for test, flag in sorted(lint.items()):
+        out.append(f"vacuity lint: {test}: {flag}")
     return out

@@ -132,3 +132,20 @@ def rewrite_options(args: argparse.Namespace) -> Options:
         return Options.from_ini(project(args).options.get)
     except ValueError as exc:
         raise BadInput(f"{project(args).inipath}: {exc}") from None
+
+
+def project_root(args: argparse.Namespace) -> Path:
+    """The directory evidence fingerprints are relative to: pytest's rootdir."""
+    try:
+        return project(args).rootdir
+    except BadInput:
+        return Path.cwd()
+
+
+def stale_claims(cset: ContractSet, args: argparse.Namespace,
+                 refreshed: set[str] = frozenset()) -> list:
+    """Stale stored evidence of `cset` against the tree (reads, never writes)."""
+    from .. import fingerprint, freshness
+
+    return freshness.stale_claims(freshness.entries_of(cset), set(refreshed),
+                                  fingerprint.SourceIndex(project_root(args)))

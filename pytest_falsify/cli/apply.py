@@ -8,11 +8,13 @@ from pathlib import Path
 
 from .. import engine, evidence, summary
 from ..contracts import load_dir
+from ..fingerprint import SourceIndex
 from ._common import (
     BAD_INPUT,
     contracts_dir,
     load_contracts,
     load_reports,
+    project_root,
     report_trust,
     rewrite_options,
 )
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     directory = contracts_dir(args)
     try:
         plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=before, settings=args.settings),
-                                               results, None, evidence.today(), options)
+                                               results, None, evidence.today(), options,
+                                               SourceIndex(project_root(args)))
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
         print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
         return 130

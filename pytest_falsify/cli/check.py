@@ -6,8 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import engine, evidence, findings, gate
-from ._common import BAD_INPUT, load_contracts, load_reports, report_trust, rewrite_options
+from .. import engine, evidence, findings, freshness, gate, summary
+from ..fingerprint import SourceIndex
+from ._common import (
+    BAD_INPUT,
+    load_contracts,
+    load_reports,
+    project_root,
+    report_trust,
+    rewrite_options,
+    stale_claims,
+)
 
 HELP = "fail when contracts disagree with reports (or claim unbound evidence)"
 DESCRIPTION = ("Derive the statuses from the stored evidence plus the given reports and fail\n"
@@ -24,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unsigned", action="store_true",
                    help="use an unsigned report's algorithm-level results where signed reports "
                         "are required")
-    p.add_argument("--strict", action="store_true", help="claimed status without evidence, or a "
-                   "hand-set status the evidence does not support, is an error")
+    p.add_argument("--strict", action="store_true", help="claimed status without evidence, a "
+                   "hand-set status the evidence does not support, or stale evidence, is an error")
     p.add_argument("--format", choices=("text", "sarif", "github"), default="text",
                    help="output format (default: %(default)s)")
 
@@ -35,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     results = (load_reports(args.reports, report_trust(args), args.allow_unsigned)
                if args.reports else {})
     options = rewrite_options(args)
-    plan = engine.make_plan(cset, results)
+    plan = engine.make_plan(cset, results, index=SourceIndex(project_root(args)))
     rendered, problems = engine.render(cset, plan, evidence.today(), options)
     found = findings.from_plan(plan, cset, strict=args.strict)
     if args.format == "sarif":
@@ -60,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     for h in plan.hand_claims:
         print(f"{'error' if args.strict else 'warning'}: {h.entry.path}:{h.entry.line}: {h}")
         unbound.append(str(h))
-    decision = gate.build(0, new_failures=[], still_falsified=[], stale=[], unproven=unbound,
+    stale = stale_claims(cset, args, freshness.refreshed_tests(results))
+    for line in summary.stale_lines(stale):
+        print(line)
+    decision = gate.build(0, new_failures=[], still_falsified=[], stale=[s["id"] for s in stale],
+                          unproven=unbound,
                           drift=[str(r.path) for r in rendered] + problems, strict=args.strict)
     if cset.errors:  # the files could not be checked: bad input, whatever else was seen
         print(f"check FAILED (exit {BAD_INPUT}): {len(cset.errors)} contract error(s)")

@@ -29,7 +29,7 @@ def _committed_falsified(project):
     assert b"discharge_status: FALSIFIED" in project.read()
 
 
-@pytest.mark.falsifier("FALSIFY-PLUGIN-010")
+@pytest.mark.falsifier("FALSIFY-HONEST-001")
 def test_a_failure_that_reproduces_a_committed_falsified_verdict_passes_check(project):
     _committed_falsified(project)
     result = project.run("--falsify=check", "--falsify-report", "r.json", "-rx")
@@ -47,7 +47,7 @@ def test_a_failure_that_reproduces_a_committed_falsified_verdict_passes_check(pr
     assert known["outcome"] == "failed" and "the claim is false" in known["message"]
 
 
-@pytest.mark.falsifier("FALSIFY-PLUGIN-010")
+@pytest.mark.falsifier("FALSIFY-HONEST-001")
 def test_a_new_failure_fails_check_with_pytests_own_code(project):
     _committed_falsified(project)
     project.tests(FAILING_001.replace("def test_live():\n    pass", "def test_live():\n    assert 0"))
@@ -78,7 +78,7 @@ def test_a_failure_bound_to_a_falsified_and_a_discharged_claim_is_new(project):
     assert project.run("--falsify=check").ret == gate.NEW_FAILURE
 
 
-@pytest.mark.falsifier("FALSIFY-PLUGIN-010")
+@pytest.mark.falsifier("FALSIFY-HONEST-001")
 def test_drift_alone_has_its_own_exit_code(project):
     _committed_falsified(project)
     path = project.path / "contracts" / "demo.yaml"

@@ -95,8 +95,8 @@ def test_a_writer_killed_mid_rename_leaves_a_set_the_next_run_finishes(tmp_path)
     proc = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path)], check=False)
     assert proc.returncode == -9
     assert sorted(p.read_bytes() for p in paths) == [b"new\n", b"old\n", b"old\n"]
-    notes = atomic.recover(tmp_path)
-    assert notes == ["finished an interrupted write: 2 of 3 contract file(s) were still to be renamed"]
+    assert atomic.recover(tmp_path) == (
+        ["finished an interrupted write: 2 of 3 contract file(s) were still to be renamed"], [])
     assert [p.read_bytes() for p in paths] == [b"new\n"] * 3 and leftovers(tmp_path) == []
 
 
@@ -104,7 +104,7 @@ def test_stray_temps_of_a_writer_killed_before_its_journal_are_removed(tmp_path)
     (tmp_path / "sub").mkdir()
     stray = tmp_path / "sub" / f".c.yaml.k3j2{atomic.TMP_SUFFIX}"
     stray.write_bytes(b"half")
-    assert atomic.recover(tmp_path) == ["removed 1 temp file(s) of an interrupted write"]
+    assert atomic.recover(tmp_path) == (["removed 1 temp file(s) of an interrupted write"], [])
     assert not stray.exists()
 
 
@@ -203,7 +203,8 @@ def test_the_next_write_finishes_a_set_a_killed_run_left_half_renamed(project):
     (contracts / atomic.JOURNAL).write_text(f'[["{tmp.name}", "demo.yaml"]]')
     project.tests(textwrap.dedent(PASSING))
     result = project.run("--falsify")
-    result.stdout.fnmatch_lines(["*finished an interrupted write: 1 of 1 contract file(s)*"])
+    assert result.ret == pytest.ExitCode.OK  # finishing the set is not a problem of this run
+    result.stdout.fnmatch_lines(["  note: finished an interrupted write: 1 of 1 contract file(s)*"])
     assert "version: 9.1.0" in project.read().decode() and leftovers(contracts) == []
 
 

@@ -1,0 +1,331 @@
+"""Freshness fingerprints: the functions a test ran, and whether they still read the same.
+
+Grain: one digest per *function* (top-level functions and methods, nested classes
+included; a nested function or lambda belongs to the function around it) plus one
+`<module>` digest per file for everything outside functions (imports, constants, class
+attributes, decorators' arguments live in the function's own span). Lines come from
+coverage.py, run with one dynamic context per test (see `Tracer`); the digests are of
+the normalised source (blank lines, full-line comments and trailing spaces dropped,
+indentation kept relative), so moving a function or editing a comment line is no change,
+while any change to its code is.
+
+A fingerprint, as stored in an evidence record, maps a file (POSIX path relative to the
+project root) to one digest over its `<module>` and the functions the test ran, and the
+names of those functions: `{"aprcore/ops.py": "1a2b3c4d attention softmax"}`, or, when
+the test ran more than MAX_NAMES functions of the file, a digest of the whole file and
+`*`. Which function changed is told by comparing with the file at the evidence's commit
+(git).
+Pure except for reading source files; never imports pytest or numpy.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODULE = "<module>"
+#: Stored instead of names when a test ran more than MAX_NAMES functions of one file: the
+#: digest then covers the whole file (records stay small; pytester runs touch most of a
+#: plugin), and which function changed is read from git.
+WHOLE = "*"
+MAX_NAMES = 5
+_DIGEST_CHARS = 8
+
+
+def _digest(lines: Iterable[str]) -> str:
+    h = hashlib.sha1()
+    for ln in lines:
+        s = ln.rstrip()
+        t = s.lstrip()
+        if not t or t.startswith("#"):
+            continue
+        h.update(s.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()[:_DIGEST_CHARS]
+
+
+def _dedent(lines: list[str]) -> list[str]:
+    first = next((ln for ln in lines if ln.strip()), "")
+    cut = len(first) - len(first.lstrip())
+    return [ln[cut:] if ln[:cut].isspace() else ln.lstrip() for ln in lines]
+
+
+@dataclass
+class FileIndex:
+    """Function spans of one source file and the digest of each (plus `<module>`)."""
+
+    starts: list[int] = field(default_factory=list)  # sorted start lines (decorators included)
+    spans: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, qualname)
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> FileIndex:
+        tree = ast.parse(text)
+        lines = text.splitlines()
+        spans: list[tuple[int, int, str]] = []
+
+        def walk(body: list[ast.stmt], prefix: str) -> None:
+            for node in body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                    spans.append((start, node.end_lineno or node.lineno, prefix + node.name))
+                elif isinstance(node, ast.ClassDef):
+                    walk(node.body, f"{prefix}{node.name}.")
+
+        walk(tree.body, "")
+        spans.sort()
+        idx = cls([s for s, _, _ in spans], spans, {})
+        inside = set()
+        for start, end, name in spans:
+            idx.digests[name] = _digest(_dedent(lines[start - 1:end]))
+            inside.update(range(start, end + 1))
+        idx.digests[MODULE] = _digest(ln for i, ln in enumerate(lines, 1) if i not in inside)
+        return idx
+
+    def owner(self, line: int) -> str:
+        """The function a line belongs to, or `<module>`."""
+        i = bisect.bisect_right(self.starts, line) - 1
+        if i >= 0:
+            start, end, name = self.spans[i]
+            if line <= end:
+                return name
+        return MODULE
+
+
+class SourceIndex:
+    """Parsed source files under a root, each read once (None when missing or unparsable)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._files: dict[str, FileIndex | None] = {}
+        self._old: dict[tuple[str, str], FileIndex | None] = {}
+
+    def rel(self, path: str) -> str | None:
+        try:
+            return Path(os.path.relpath(path, self.root)).as_posix()
+        except ValueError:
+            return None
+
+    def at_commit(self, commit: str, rel: str) -> FileIndex | None:
+        """The file as it was at `commit` (git), parsed; None when git cannot say."""
+        key = (commit, rel)
+        if key not in self._old:
+            text = _git(self.root, "show", f"{commit}:./{rel}")
+            try:
+                self._old[key] = FileIndex.parse(text) if text is not None else None
+            except (SyntaxError, ValueError):
+                self._old[key] = None
+        return self._old[key]
+
+    def file(self, rel: str) -> FileIndex | None:
+        if rel not in self._files:
+            try:
+                text = (self.root / rel).read_text(encoding="utf-8")
+                self._files[rel] = FileIndex.parse(text)
+            except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+                self._files[rel] = None
+        return self._files[rel]
+
+
+def file_digest(fi: FileIndex, names: Iterable[str]) -> str | None:
+    """One digest over `<module>` and the named functions of a file (None: one is gone)."""
+    h = hashlib.sha1()
+    for n in (MODULE, *sorted(set(names) - {MODULE})):
+        d = fi.digests.get(n)
+        if d is None:
+            return None
+        h.update(f"{n}:{d}\n".encode())
+    return h.hexdigest()[:_DIGEST_CHARS]
+
+
+def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex,
+                skip: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """The stored fingerprint of executed lines ({absolute path: line numbers}):
+    {file: "<digest> name name ..."}, `<module>` implied. `skip`: (absolute path, qualname)
+    of functions never to count (the tracer's own)."""
+    skip = set(skip)
+    out: dict[str, str] = {}
+    for path in sorted(lines_by_file):
+        rel = index.rel(path)
+        fi = index.file(rel) if rel else None
+        if fi is None:
+            continue
+        names = {fi.owner(ln) for ln in lines_by_file[path]}
+        names = {n for n in names if (path, n) not in skip}
+        if not names:
+            continue
+        names.discard(MODULE)  # always counted: a file's constants and imports
+        if len(names) > MAX_NAMES:  # most of the file: the whole file, and no list of names
+            out[rel] = f"{file_digest(fi, fi.digests)} {WHOLE}"
+        else:
+            out[rel] = " ".join([file_digest(fi, names) or "", *sorted(names)])
+    return dict(sorted(out.items()))
+
+
+def _named(rel: str, names: Iterable[str]) -> list[str]:
+    return [f"{rel} (module level) changed" if n == MODULE else f"{rel}::{n} changed"
+            for n in names]
+
+
+def parse_stored(fp: object) -> dict[str, tuple[str, list[str]]] | None:
+    """{file: (digest, function names)} from a stored fingerprint, None when not one."""
+    if not isinstance(fp, dict):
+        return None
+    out: dict[str, tuple[str, list[str]]] = {}
+    for f, v in fp.items():
+        if not isinstance(f, str) or not isinstance(v, str) or not v.split():
+            return None
+        digest, *names = v.split()
+        out[f] = (digest, names)
+    return out
+
+
+def changes(fp: object, index: SourceIndex, commit: str | None = None) -> list[str] | None:
+    """What no longer matches the tree: `file::function changed|removed`, `file removed`,
+    `file (module level) changed`.
+
+    Which function changed is read from the file as it was at `commit` (git) when the
+    evidence names a clean commit; otherwise the file is named with its candidates.
+    [] when the fingerprint still matches; None when `fp` is not a fingerprint.
+    """
+    parsed = parse_stored(fp)
+    if parsed is None:
+        return None
+    out: list[str] = []
+    for rel, (digest, names) in parsed.items():
+        fi = index.file(rel)
+        if fi is None:
+            out.append(f"{rel} removed" if not (index.root / rel).exists() else f"{rel} unreadable")
+            continue
+        if names == [WHOLE]:
+            names = sorted(set(fi.digests) - {MODULE})
+            old = index.at_commit(commit, rel) if commit else None
+            if file_digest(fi, names) == digest:
+                continue
+            if old is not None and file_digest(old, old.digests) == digest:
+                both = sorted((set(old.digests) | set(fi.digests)) - {MODULE})
+                out.extend(_named(rel, [n for n in (MODULE, *both)
+                                        if old.digests.get(n) != fi.digests.get(n)]))
+            else:
+                out.append(f"{rel} changed")
+            continue
+        gone = [n for n in names if n not in fi.digests]
+        out.extend(f"{rel}::{n} removed" for n in gone)
+        if gone or file_digest(fi, names) == digest:
+            continue
+        old = index.at_commit(commit, rel) if commit else None
+        if old is not None and file_digest(old, names) == digest:
+            out.extend(_named(rel, [n for n in (MODULE, *names)
+                                    if old.digests.get(n) != fi.digests.get(n)]))
+        else:
+            out.append(f"{rel} changed (in one of: {', '.join([MODULE, *names])})")
+    return out
+
+
+# --- git: which files are uncommitted --------------------------------------------------------
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """Uncommitted files under the root (relative POSIX paths); `known` False outside git."""
+
+    known: bool
+    tracked_dirty: bool  # a tracked file differs from HEAD (git describe --dirty)
+    dirty: frozenset[str]  # tracked changes and untracked, not ignored, files
+
+
+def tree_state(root: Path) -> TreeState:
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard")
+    if untracked is None:  # not a git work tree
+        return TreeState(False, False, frozenset())
+    changed = _git(root, "diff", "--name-only", "--relative", "HEAD")
+    if changed is None:  # no commit yet: everything is uncommitted
+        changed = _git(root, "ls-files", "--cached") or ""
+    tracked = {ln for ln in changed.splitlines() if ln}
+    return TreeState(True, bool(tracked), frozenset(tracked | {ln for ln in untracked.splitlines() if ln}))
+
+
+# --- coverage.py: the lines each test runs -----------------------------------------------------
+
+class Tracer:
+    """coverage.py measuring one test at a time, under one dynamic context per test.
+
+    Running only inside a bound test's phases (`start`, `pause`, `resume`, `stop`), so the
+    rest of the run pays nothing; one Coverage object per process (xdist workers each
+    have their own, so nothing is shared between processes).
+    A context per test instead of erasing the data between tests: erasing re-initialises
+    coverage (~10 ms a test), a context switch costs ~0.5 ms.
+    """
+
+    def __init__(self, root: Path, omit: Iterable[str] = ()) -> None:
+        import coverage  # the fingerprint modes need it; nothing else does
+
+        root = Path(root).resolve()
+        self._cov = coverage.Coverage(
+            data_file=None, config_file=False, branch=False, include=[f"{root}{os.sep}*"],
+            omit=[f"*{os.sep}{d}{os.sep}*" for d in (".venv", "venv", ".tox", "site-packages", ".nox")]
+            + list(omit))
+        # A skipped test collects nothing; coverage's warnings are about reports we never make.
+        self._cov.set_option("run:disable_warnings", [
+            "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
+            "couldnt-parse", "already-imported"])
+        self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
+        self._n = 0
+
+    def start(self) -> None:
+        """Begin a new test's context."""
+        self._n += 1
+        self.resume()
+
+    def resume(self) -> None:
+        self._cov.start()
+        self._cov.switch_context(f"t{self._n}")
+
+    def pause(self) -> None:
+        self._cov.stop()
+
+    #: the tracer's own functions, which run while it traces: never part of a fingerprint
+    @staticmethod
+    def own_functions() -> list[tuple[str, str]]:
+        from . import tracing
+
+        here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
+        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause", "stop")] + [
+            (hooks, "TestTracer._window")]
+
+    def stop(self) -> dict[str, list[int]]:
+        """End the test: {absolute path: executed lines} of its context."""
+        self._cov.stop()
+        data = self._cov.get_data()
+        data.set_query_contexts([f"^t{self._n}$"])
+        out = {}
+        for f in data.measured_files():
+            lines = data.lines(f)
+            if lines:
+                out[f] = lines
+        return out
+
+
+def foreign_coverage() -> bool:
+    """True when another coverage.py measurement (pytest-cov, `coverage run`) is active:
+    starting ours would pause it, so fingerprints are then off."""
+    try:
+        import coverage
+    except ImportError:
+        return False
+    cur = coverage.Coverage.current()
+    return cur is not None and not getattr(cur, "_falsify_tracer", False)

@@ -1,0 +1,85 @@
+"""pytest hooks that fingerprint the code each bound test runs (coverage.py underneath).
+
+Tracing is on only inside a bound test's own phases (setup, call, teardown hooks), not in
+the plugin's report hooks between them and not for unbound tests, so the rest of the run
+pays nothing. The fingerprint is left on the item's stash when teardown ends; the
+plugin's report hook puts it on the teardown report, which carries it to the xdist
+controller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import fingerprint as F
+from . import mutants
+
+FINGERPRINT = pytest.StashKey[dict]()
+_BOUND = pytest.StashKey[bool]()
+
+
+def preload() -> None:
+    """Import coverage.py now, in a project that uses the plugin. pytester's in-process runs
+    drop the modules a run imported; a second import of coverage's C tracer then lacks
+    its classes. Imported once up front, it stays."""
+    try:
+        import coverage.tracer  # noqa: F401
+    except ImportError:
+        pass
+
+
+def availability() -> str | None:
+    """Why fingerprints cannot be taken here, or None when they can."""
+    try:
+        import coverage  # noqa: F401
+    except ImportError:
+        return "fingerprints off: coverage.py is not installed (pip install coverage)"
+    if F.foreign_coverage():
+        return ("fingerprints off: another coverage.py measurement is active (pytest-cov, "
+                "coverage run); ours would pause it")
+    return None
+
+
+class TestTracer:
+    """Registered by the plugin when the mode fingerprints; one per process."""
+
+    __test__ = False
+
+    def __init__(self, root: Path) -> None:
+        self.tracer = F.Tracer(root)
+        self.index = F.SourceIndex(root)
+        self.skip = F.Tracer.own_functions()
+
+    def mark(self, item: pytest.Item) -> None:
+        item.stash[_BOUND] = True
+
+    def _window(self, item: pytest.Item, phase: str):
+        """Trace `phase` of a bound test: the first phase starts its context, the last one
+        ends it and leaves the fingerprint on the item."""
+        if not item.stash.get(_BOUND, False) or mutants.ACTIVE in item.stash:
+            return (yield)  # unbound, or a faulted rerun (mutants mode): not evidence
+        if phase == "setup":
+            self.tracer.start()
+        else:
+            self.tracer.resume()
+        try:
+            return (yield)
+        finally:
+            if phase == "teardown":
+                item.stash[FINGERPRINT] = F.fingerprint(self.tracer.stop(), self.index, self.skip)
+            else:
+                self.tracer.pause()
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        return (yield from self._window(item, "setup"))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item):
+        return (yield from self._window(item, "call"))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        return (yield from self._window(item, "teardown"))
