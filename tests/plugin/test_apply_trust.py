@@ -169,7 +169,7 @@ def test_an_ed25519_project_applies_only_reports_signed_by_the_cuda_hosts_privat
         project, monkeypatch, capsys):
     pytest.importorskip("cryptography")
     private, public = signing.ed25519_keypair()
-    monkeypatch.delenv("FALSIFY_REPORT_KEY", raising=False)
+    monkeypatch.setenv("FALSIFY_REPORT_KEY", KEY)  # an HMAC key around must not win
     project.contract()
     project.pytester.makeini(f"[pytest]\nfalsify_report_key = ed25519:{public}\n")
     project.tests(PASSING)
