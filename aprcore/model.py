@@ -89,7 +89,12 @@ class KVCache:
 
 
 class Model:
-    """A decoder-only Qwen2 or Llama transformer with float32 weights under HF names."""
+    """A decoder-only Qwen2 or Llama transformer with float32 weights under HF names.
+
+    `tokenizer`: the `aprcore.tokenizer.Tokenizer` stored with the weights, set by
+    `aprcore.load` (None for random weights or files without one)."""
+
+    tokenizer: Any = None
 
     def __init__(self, config: ModelConfig, weights: Mapping[str, np.ndarray], *,
                  faults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
@@ -138,6 +143,7 @@ class Model:
         clone.config = self.config
         clone.weights = self.weights
         clone._set_faults(faults)
+        clone.tokenizer = self.tokenizer
         return clone
 
     def _set_faults(self, faults: Mapping[str, Mapping[str, Any]]) -> None:
@@ -267,13 +273,19 @@ class Model:
     __call__ = forward
 
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int,
-                 backend: str | Backend = "cpu") -> list[int]:
-        """Greedy decode: prefill the prompt, then one token at a time through the cache."""
+                 backend: str | Backend = "cpu", stop_ids: Sequence[int] = ()) -> list[int]:
+        """Greedy decode: prefill the prompt, then one token at a time through the cache.
+
+        Stops after `max_new_tokens`, or after emitting one of `stop_ids` (kept in the
+        output), e.g. the tokenizer's end-of-turn id."""
         cache = self.new_cache(backend, capacity=len(prompt_ids) + max_new_tokens)
         logits = self.forward(prompt_ids, cache=cache, last_only=True)
         out: list[int] = []
+        stop = {int(s) for s in stop_ids}
         for _ in range(max_new_tokens):
             nxt = int(np.argmax(logits[-1]))
             out.append(nxt)
+            if nxt in stop or len(out) == max_new_tokens:
+                break
             logits = self.forward([nxt], cache=cache)
         return out

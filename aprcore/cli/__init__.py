@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .args import Parser
 
-COMMANDS = ("run", "inspect", "diff", "convert", "train")
+COMMANDS = ("run", "inspect", "diff", "convert", "train", "fetch")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

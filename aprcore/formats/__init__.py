@@ -6,6 +6,10 @@ optional for code that never touches a GGUF); anything else is an HF directory
 `names` (HF <-> ggml tensor names and layouts), `gguf_check` (bounds-checked GGUF
 header scan), `safetensors` (the one safetensors reader and atomic writer), `sources`
 (per-tensor readers for the diff sweep), `diff` (the tensor-by-tensor comparison).
+
+The tokenizer stored with the model (GGUF metadata, or the directory's tokenizer.json)
+rides along as `model.tokenizer` (None where the file carries none that
+`aprcore.tokenizer` builds), and `save` writes it back into HF directories.
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ def load(path: str | Path) -> Model:
         from .hf import read_hf_dir  # noqa: PLC0415
 
         config, weights = read_hf_dir(path)
-    return Model(config, weights)
+    from ..tokenizer import load_tokenizer  # noqa: PLC0415
+
+    model = Model(config, weights)
+    model.tokenizer = load_tokenizer(path)
+    return model
 
 
 def save(model: Model, path: str | Path, quant: str | None = None, *, strict_quant: bool = False) -> Path:
@@ -51,4 +59,7 @@ def save(model: Model, path: str | Path, quant: str | None = None, *, strict_qua
         raise ValueError(f"quant={quant!r} needs a .gguf path; HF directories hold float32")
     from .hf import write_hf_dir  # noqa: PLC0415
 
-    return write_hf_dir(path, model.config, model.weights)
+    out = write_hf_dir(path, model.config, model.weights)
+    if model.tokenizer is not None:
+        model.tokenizer.save_hf(out)
+    return out

@@ -400,7 +400,7 @@ def _decode(raw: np.ndarray, type_name: str, shape: tuple[int, ...], path: str, 
         dst = np.empty(shape, np.float32) if out is None else out.reshape(-1)[:n].reshape(shape)
         np.copyto(dst, src, casting="unsafe" if type_name == "F16" else "same_kind")
         return dst
-    if type_name in _OUR_QUANTS:
+    if type_name in q.DEQUANT_TYPES:
         return q.dequantize(raw, type_name, shape, out=out)
     qt = GGMLQuantizationType[type_name]
     try:

@@ -1,6 +1,8 @@
-"""ggml block quantization in vectorized numpy: Q8_0, Q4_K and Q6_K.
+"""ggml block quantization in vectorized numpy: Q8_0, Q4_K and Q6_K (and decoding of the
+legacy Q4_0, Q4_1, Q5_0, Q5_1, which published files still use).
 
-One module per type (`q8_0`, `q4_k`, `q6_k`) holds its quantizer and dequantizer;
+One module per type (`q8_0`, `q4_k`, `q6_k`) holds its quantizer and dequantizer,
+`legacy` the dequantizers of the legacy types (QUANT_TYPES quantize; DEQUANT_TYPES decode);
 `layout.LAYOUTS` is the one table of block layouts they, the GPU code and the tests read.
 
 The bytes match ggml's reference quantizers (`quantize_row_q8_0_ref`,
@@ -22,18 +24,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import q4_k, q6_k, q8_0
+from . import legacy, q4_k, q6_k, q8_0
 from .layout import LAYOUTS, QK_K
 
-__all__ = ["BLOCK_SIZES", "LAYOUTS", "QK_K", "QUANT_TYPES", "QuantError", "block_sizes", "dequantize",
-           "quantize"]
+__all__ = ["BLOCK_SIZES", "DEQUANT_TYPES", "LAYOUTS", "QK_K", "QUANT_TYPES", "QuantError", "block_sizes",
+           "dequantize", "quantize"]
 
 # type -> its codec module (quantize_blocks(blocks) -> bytes, dequantize_blocks(bytes, out))
 _CODECS = {"Q8_0": q8_0, "Q4_K": q4_k, "Q6_K": q6_k}
+# type -> dequantize_blocks(bytes, out): every type we read
+_DECODERS = {**{t: m.dequantize_blocks for t, m in _CODECS.items()}, **legacy.DEQUANTIZERS}
 QUANT_TYPES = tuple(_CODECS)
+DEQUANT_TYPES = tuple(_DECODERS)
 # type -> (block size in weights, block size in bytes), from the layout table; equal to
 # gguf.GGML_QUANT_SIZES (a test checks)
-BLOCK_SIZES: dict[str, tuple[int, int]] = {t: (LAYOUTS[t].weights, LAYOUTS[t].nbytes) for t in _CODECS}
+BLOCK_SIZES: dict[str, tuple[int, int]] = {t: (LAYOUTS[t].weights, LAYOUTS[t].nbytes) for t in _DECODERS}
 _F32 = np.float32
 _CHUNK_WEIGHTS = 1 << 18  # weights per chunk: a few MB of temporaries stay in cache
 
@@ -46,7 +51,7 @@ def block_sizes(qtype: str) -> tuple[int, int]:
     try:
         return BLOCK_SIZES[qtype]
     except KeyError:
-        raise QuantError(f"unknown quant type {qtype!r}; known: {', '.join(QUANT_TYPES)}") from None
+        raise QuantError(f"unknown quant type {qtype!r}; known: {', '.join(DEQUANT_TYPES)}") from None
 
 
 def _as_blocks(x: np.ndarray, qtype: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -72,6 +77,8 @@ def quantize(x: np.ndarray, qtype: str) -> np.ndarray:
     `x` has rows along its last axis (an HF `[out, in]` weight quantizes along `in`, as
     ggml does). Returns uint8 `(rows, bytes_per_row)`, the bytes ggml stores.
     """
+    if qtype not in _CODECS:
+        raise QuantError(f"cannot quantize to {qtype!r}; quantize to one of {', '.join(QUANT_TYPES)}")
     blocks, out_shape = _as_blocks(x, qtype)
     quantizer = _CODECS[qtype].quantize_blocks
     bs, ts = BLOCK_SIZES[qtype]
@@ -90,7 +97,7 @@ def dequantize(data: np.ndarray, qtype: str, shape: tuple[int, ...] | list[int],
     write into (a sweep reuses one per thread instead of faulting in fresh pages).
     """
     bs, ts = block_sizes(qtype)
-    dequantizer = _CODECS[qtype].dequantize_blocks
+    dequantizer = _DECODERS[qtype]
     shape = tuple(int(s) for s in shape)
     if not shape or any(s < 0 for s in shape):
         raise QuantError(f"bad shape {shape} for {qtype}")

@@ -15,6 +15,7 @@ import numpy as np
 
 QK_K = 256  # weights per K-quant super-block
 QK8_0 = 32  # weights per Q8_0 block
+QK4 = 32  # weights per Q4_0 / Q4_1 / Q5_0 / Q5_1 block (QK4_0 ... QK5_1 in ggml-common.h)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ def _layout(name: str, weights: int, *fields: tuple[str, str, int]) -> BlockLayo
 LAYOUTS: dict[str, BlockLayout] = {b.name: b for b in (
     # ggml-common.h block_q8_0: fp16 scale, 32 int8 quants
     _layout("Q8_0", QK8_0, ("d", "<f2", 1), ("qs", "i1", QK8_0)),
+    # block_q4_0 / q4_1: fp16 d (and fp16 m), 4-bit quants: byte j holds weight j in its low
+    # nibble and weight j+16 in its high nibble
+    _layout("Q4_0", QK4, ("d", "<f2", 1), ("qs", "u1", QK4 // 2)),
+    _layout("Q4_1", QK4, ("d", "<f2", 1), ("m", "<f2", 1), ("qs", "u1", QK4 // 2)),
+    # block_q5_0 / q5_1: as Q4_0 / Q4_1 plus `qh`, a little-endian uint32 whose bit i is the
+    # fifth bit of weight i
+    _layout("Q5_0", QK4, ("d", "<f2", 1), ("qh", "u1", 4), ("qs", "u1", QK4 // 2)),
+    _layout("Q5_1", QK4, ("d", "<f2", 1), ("m", "<f2", 1), ("qh", "u1", 4), ("qs", "u1", QK4 // 2)),
     # block_q4_K: fp16 d, fp16 dmin, 6-bit scales and mins of 8 sub-blocks of 32 packed in
     # 12 bytes (get_scale_min_k4), then 4-bit quants: byte 32j+l holds the low nibble of
     # weight 64j+l and the high nibble of weight 64j+32+l

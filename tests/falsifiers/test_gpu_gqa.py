@@ -26,17 +26,6 @@ POSITIONS = [
 
 
 @pytest.fixture(scope="session")
-def gpu():
-    from aprcore.arrays import GpuUnavailable
-    from aprcore.backend import resolve_backend
-
-    try:
-        return resolve_backend("gpu")
-    except GpuUnavailable as e:
-        pytest.skip(f"no CUDA device: {e}")
-
-
-@pytest.fixture(scope="session")
 def model_7b_heads():
     from aprcore.model import Model
 

@@ -28,26 +28,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture(scope="session")
-def gpu():
-    from aprcore.arrays import GpuUnavailable
-    from aprcore.backend import resolve_backend
-
-    try:
-        return resolve_backend("gpu")
-    except GpuUnavailable as e:  # only reached when the plugin did not already skip
-        pytest.skip(f"no CUDA device: {e}")
-
-
-@pytest.fixture
-def provenance(gpu, record_property):
-    from aprcore.gpu import device_info
-
-    info = device_info()
-    for key in ("device", "driver", "cupy"):
-        record_property(f"gpu_{key}", info[key])
-
-
-@pytest.fixture(scope="session")
 def model():
     from aprcore.model import Model
 

@@ -19,8 +19,7 @@ from hypothesis.extra.numpy import arrays
 from aprcore import quant
 
 GOLDEN = Path(__file__).parent.parent / "data" / "ggml_ref_quants.npz"
-GGML = {"Q8_0": gguf.GGMLQuantizationType.Q8_0, "Q4_K": gguf.GGMLQuantizationType.Q4_K,
-        "Q6_K": gguf.GGMLQuantizationType.Q6_K}
+GGML = {name: gguf.GGMLQuantizationType[name] for name in quant.DEQUANT_TYPES}
 
 
 @pytest.mark.falsifier("FALSIFY-QUANT-GGML-001")

@@ -115,7 +115,7 @@ def test_cli_registers_every_command():
     from aprcore.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"run", "inspect", "diff", "convert", "pretrain", "distill"}
+    assert set(sub.choices) == {"run", "inspect", "diff", "convert", "pretrain", "distill", "fetch"}
 
 
 def test_cli_fails_loudly_when_a_command_module_is_missing(monkeypatch):

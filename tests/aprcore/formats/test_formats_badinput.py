@@ -306,3 +306,12 @@ def test_tensors_beyond_the_block_count_are_refused(good, tmp_path):
     p.write_bytes(_patch_metadata(good["m.gguf"], "qwen2.block_count", fmt="<I", value=1))
     _expect_format_error(p, "tensor 'blk.1.")
     _expect_format_error(p, "is beyond qwen2.block_count 1")
+
+
+def test_quantizing_to_a_decode_only_legacy_type_is_refused_by_name():
+    from aprcore import quant
+
+    with pytest.raises(quant.QuantError, match="cannot quantize to 'Q4_1'; quantize to one of Q8_0, Q4_K, Q6_K"):
+        quant.quantize(np.zeros((2, 32), np.float32), "Q4_1")
+    with pytest.raises(quant.QuantError, match="unknown quant type 'Q3_K'"):
+        quant.dequantize(np.zeros(10, np.uint8), "Q3_K", (1, 256))

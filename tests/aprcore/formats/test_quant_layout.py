@@ -19,9 +19,9 @@ def test_block_sizes_are_field_sums_equal_to_gguf(name):
     assert all(a.stop == b.start for a, b in zip(spans, spans[1:], strict=False))
 
 
-def test_every_codec_has_a_layout_row():
-    assert set(quant.QUANT_TYPES) <= set(LAYOUTS)
-    assert quant.BLOCK_SIZES == {t: (LAYOUTS[t].weights, LAYOUTS[t].nbytes) for t in quant.QUANT_TYPES}
+def test_every_codec_has_a_layout_row_and_every_row_a_decoder():
+    assert set(quant.QUANT_TYPES) <= set(quant.DEQUANT_TYPES) == set(LAYOUTS)
+    assert quant.BLOCK_SIZES == {t: (LAYOUTS[t].weights, LAYOUTS[t].nbytes) for t in quant.DEQUANT_TYPES}
 
 
 def test_q4k_row_bytes_and_the_pack_layout():
