@@ -26,3 +26,42 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_falsify_faults(config):
+    """The faults `pytest --falsify=mutants` may activate, by name (contracts' `faults:`).
+
+    aprcore's model faults act on every model of the worker process (`aprcore.faults.
+    ambient`); GPU faults put a broken kernel into every GPU backend the test asks for
+    (APRCORE_GPU_FAULT, read by `aprcore.gpu.backend.get_backend`); the plugin's faults
+    patch one rule of pytest_falsify in this process, which the plugin tests' in-process
+    pytester runs then meet.
+    """
+    import contextlib
+    from unittest import mock
+
+    from aprcore import faults as model_faults
+    from aprcore.gpu import faults as gpu_faults
+
+    @contextlib.contextmanager
+    def gpu_fault(name):
+        with mock.patch.dict(os.environ, {"APRCORE_GPU_FAULT": name}):
+            yield
+
+    plugin_faults = {
+        # a known failure is never recognised: every failure is new
+        "known_failure_not_recognised": ("pytest_falsify.gate.is_known_failure",
+                                         lambda *a, **k: False),
+        # function bodies are not fingerprinted: a changed function is never stale
+        "fingerprint_ignores_function_bodies": ("pytest_falsify.fingerprint._digest",
+                                                lambda lines: "00000000"),
+        # mutants mode records every fault as killing, whatever the test did
+        "mutants_ignore_faults": ("pytest_falsify.falsifiable.record",
+                                  lambda results, baseline_passed: {"killed": sorted(results)}),
+    }
+    out = {name: (lambda n=name: model_faults.ambient(n))
+           for name in (*model_faults.FAULTS, *model_faults.AMBIENT_FAULTS)}
+    out.update({name: (lambda n=name: gpu_fault(n)) for name in gpu_faults.FAULTS})
+    out.update({name: (lambda t=target, f=fake: mock.patch(t, f))
+                for name, (target, fake) in plugin_faults.items()})
+    return out

@@ -9,6 +9,9 @@ and carries the fault, and `injected` is the same as a context manager.
     faulty = inject(model, "scaled_ffn_output", layer=3, scale=1.5)
     with injected(model, "wrong_rope_theta", theta=10_000.0) as faulty: ...
 
+`ambient(name)` turns a fault on for every model of the process while a block runs
+(a test harness's way in; see `pytest_falsify_faults` in the root conftest).
+
 Like the GPU's broken kernels (`aprcore.gpu.faults`), each fault is an override: of one
 field of the model's `Switches` (what a forward does at a point where a bug can sit), or
 of weight tensors as the model moves them to a backend. `switches` resolves a model's
@@ -40,6 +43,15 @@ FAULTS: dict[str, str] = {
                                "(an untied model uses embed_tokens instead)",
     "stale_kv_position": "decode tokens get the previous token's RoPE position",
     "scaled_ffn_output": "one layer's FFN output multiplied (params: layer=0, scale=1.5)",
+}
+
+#: Faults outside the model (an op, the dequantizer, a file reader): `ambient` only.
+AMBIENT_FAULTS: dict[str, str] = {
+    "rope_table_too_short": "RoPE angles from a table of n positions indexed modulo n "
+                            "(param n=32; ops.rope_cos_sin)",
+    "q4k_mins_ignored": "Q4_K dequantization drops the `- dmin * m` term (quant.q4_k.scales_mins)",
+    "llama_qk_unpermuted": "the GGUF reader forgets to undo llama.cpp's q/k row permutation "
+                           "(formats.gguf_io)",
 }
 
 
@@ -125,3 +137,33 @@ def inject(model: Model, name: str, **params: Any) -> Model:
 def injected(model: Model, name: str, **params: Any) -> Iterator[Model]:
     """`inject` as a context manager; the original model is untouched throughout."""
     yield inject(model, name, **params)
+
+
+#: Faults every model of this process carries while an `ambient` block runs.
+_AMBIENT: dict[str, dict[str, Any]] = {}
+
+
+@contextmanager
+def ambient(name: str, **params: Any) -> Iterator[None]:
+    """Fault `name` in every model of this process (those made before, too) while the
+    block runs: how a test harness (pytest-falsify's mutants mode) reaches the models a
+    test built in its fixtures. `gqa_head_mapping` and `rope_table_too_short` also reach
+    direct callers of `ops.attention` and `ops.rope_cos_sin`. Process-wide, so each
+    xdist worker has its own."""
+    if name not in FAULTS and name not in AMBIENT_FAULTS:
+        known = sorted({*FAULTS, *AMBIENT_FAULTS})
+        raise UnknownFault(f"unknown fault {name!r}; known: {', '.join(known)}")
+    before = _AMBIENT.get(name)
+    _AMBIENT[name] = dict(params)
+    try:
+        yield
+    finally:
+        if before is None:
+            _AMBIENT.pop(name, None)
+        else:
+            _AMBIENT[name] = before
+
+
+def active(own: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    """A model's own faults plus the ambient ones."""
+    return {**own, **_AMBIENT} if _AMBIENT else own

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import faults as _faults
 from .backend import Backend, resolve_backend
 from .config import ModelConfig
 from .faults import Switches, switches, weight_overrides
@@ -149,8 +150,15 @@ class Model:
     def _set_faults(self, faults: Mapping[str, Mapping[str, Any]]) -> None:
         self.faults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             {k: MappingProxyType(dict(v)) for k, v in faults.items()})
-        self.switches: Switches = switches(self.config, self.faults)
+        self._switches: Switches = switches(self.config, self.faults)
         self._device: dict[str, tuple[Backend, dict[str, Any], tuple]] = {}
+
+    @property
+    def switches(self) -> Switches:
+        """What the forward does at each point a bug can sit (its faults, plus ambient ones)."""
+        if not _faults._AMBIENT:
+            return self._switches
+        return switches(self.config, _faults.active(self.faults))
 
     def new_cache(self, backend: str | Backend = "cpu", capacity: int = _INITIAL_CACHE,
                   max_len: int | None = None) -> KVCache:
@@ -169,6 +177,10 @@ class Model:
         applied here, so a healthy model never pays for them.
         """
         be = resolve_backend(backend)
+        if _faults._AMBIENT:  # an ambient fault's tensors are never cached
+            host = dict(self.weights)
+            host.update(weight_overrides(self.config, self.weights, _faults.active(self.faults)))
+            return {k: be.to_device(w) for k, w in host.items()}
         key = tuple(id(w) for w in self.weights.values())
         hit = self._device.get(be.name)
         if hit is not None and hit[0] is be and hit[2] == key:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import faults as _faults
 from .arrays import get_array_module, to_host
 
 Array = Any  # numpy.ndarray or cupy.ndarray
@@ -76,6 +77,8 @@ def rope_inv_freq(head_dim: int, theta: float, xp: Any = np) -> Array:
 def rope_cos_sin(positions: Array, head_dim: int, theta: float, xp: Any = np) -> tuple[Array, Array]:
     """cos and sin tables `[T, head_dim]` for the given absolute positions (both halves equal)."""
     inv = rope_inv_freq(head_dim, theta, xp)
+    if _faults._AMBIENT and "rope_table_too_short" in _faults._AMBIENT:  # a fault, on purpose
+        positions = xp.asarray(positions) % int(_faults._AMBIENT["rope_table_too_short"].get("n", 32))
     freqs = xp.asarray(positions, dtype=xp.float32)[:, None] * inv[None, :]
     emb = xp.concatenate([freqs, freqs], axis=-1)
     return xp.cos(emb), xp.sin(emb)
@@ -107,6 +110,8 @@ def attention(q: Array, k: Array, v: Array, q_start: int = 0, kv_index: Any = No
     nkv, s, _ = k.shape
     g = nh // nkv
     scale = q.dtype.type(1.0 / np.sqrt(d))
+    if kv_index is None and _faults._AMBIENT and "gqa_head_mapping" in _faults._AMBIENT:
+        kv_index = np.arange(nh) % nkv  # the fault, reaching direct callers of the op too
     if kv_index is None:
         # Heads h = j*g .. j*g+g-1 share KV head j: one batched matmul per KV head.
         qg = (q * scale).transpose(1, 0, 2).reshape(nkv, g * t, d)

@@ -27,6 +27,7 @@ from gguf import GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType, TokenType
 from gguf.quants import dequantize as gguf_dequantize
 
+from .. import faults as _faults
 from .. import quant as q
 from ..config import ConfigError, ModelConfig
 from ..weights import check_weights, expected_shapes
@@ -339,11 +340,17 @@ class GGUFModelFile:
         shape = self._tensors[hf_name].shape
         return shape[0] if len(shape) > 1 else 1
 
+    def _permuted_heads(self, hf_name: str) -> int | None:
+        """Heads this llama q/k tensor is un-permuted over on reading, else None."""
+        if _faults._AMBIENT and "llama_qk_unpermuted" in _faults._AMBIENT:  # a fault, on purpose
+            return None
+        return names.permuted_heads(hf_name, str(self.arch), *self._heads)
+
     def row_align(self, hf_name: str) -> int:
         """Row ranges passed to `load_rows` must start at multiples of this (llama's
         q/k permutation works within blocks of head_dim rows)."""
         t = self._tensors[hf_name]
-        heads = names.permuted_heads(hf_name, str(self.arch), *self._heads)
+        heads = self._permuted_heads(hf_name)
         if heads and len(t.shape) > 1 and t.shape[0] % heads == 0:
             return t.shape[0] // heads
         return 1
@@ -357,7 +364,7 @@ class GGUFModelFile:
         if len(t.shape) != 2:
             raise FormatError(self.path, f"{t.gguf_name} is not a 2-D tensor (shape {t.shape})")
         raw = np.asarray(self._mm[t.offset: t.offset + t.nbytes]).reshape(t.shape[0], -1)
-        heads = names.permuted_heads(hf_name, str(self.arch), *self._heads)
+        heads = self._permuted_heads(hf_name)
         if heads:
             raw = names.to_hf_layout(hf_name, raw, "llama", heads, heads)
         return np.ascontiguousarray(raw)
@@ -379,7 +386,7 @@ class GGUFModelFile:
         raw = self._mm[t.offset + r0 * per_row: t.offset + r1 * per_row]
         out_shape = (r1 - r0, *row_shape) if len(shape) > 1 else shape
         arr = _decode(raw, t.type_name, out_shape, self.path, t.gguf_name, out)
-        heads = names.permuted_heads(hf_name, str(self.arch), *self._heads)
+        heads = self._permuted_heads(hf_name)
         if heads:
             if len(shape) > 1:  # rows [r0, r1) hold whole heads (row_align): permute those
                 heads = (r1 - r0) // self.row_align(hf_name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import faults as _faults
 from .ggml_float import F32, fp16_bytes, fp16_roundtrip, nearest_int, seqsum
 from .layout import LAYOUTS, QK_K
 
@@ -107,6 +108,8 @@ def scales_mins(blk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.copyto(f, s.view(np.uint8).reshape(4, nb, 4).transpose(0, 2, 1))
     f[0:2] *= dm[0::2]
     f[2:4] *= dm[1::2]
+    if _faults._AMBIENT and "q4k_mins_ignored" in _faults._AMBIENT:  # a fault, on purpose
+        f[2:4] = 0
     return f[0:2].reshape(8, nb).T, f[2:4].reshape(8, nb).T
 
 

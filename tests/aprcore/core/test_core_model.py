@@ -167,3 +167,17 @@ def test_every_fault_is_resolved_into_the_forward_or_the_weights():
         changed = (not np.array_equal(faulty.forward([1, 2, 3, 4]), healthy)
                    or not np.array_equal(faulty.forward([4], cache=cache), healthy_decode))
         assert changed, name
+
+
+def test_an_ambient_fault_reaches_models_made_before_it_and_ends_with_its_block():
+    from aprcore.faults import ambient
+
+    model = Model.random(preset("tiny-qwen2-gqa7"), seed=4)
+    ids = [3, 1, 4, 1]
+    healthy = model.forward(ids)
+    with ambient("gqa_head_mapping"):
+        assert not np.allclose(model.forward(ids), healthy, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(model.forward(ids), healthy)
+    with pytest.raises(UnknownFault):
+        with ambient("cosmic_ray"):
+            pass
