@@ -119,7 +119,11 @@ def main() -> None:
     ap.add_argument("--changed", type=int, default=1700, help="files the write row changes")
     ap.add_argument("--repeat", type=int, default=3, help="rounds (medians are printed)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fingerprint", choices=("auto", "off"), default="auto",
+                    help="falsify_fingerprint for the plugin runs: auto (the default: report and "
+                         "write modes trace each bound test with coverage.py) or off")
     a = ap.parse_args()
+    fp = ("-o", f"falsify_fingerprint={a.fingerprint}")
     with tempfile.TemporaryDirectory(prefix="falsify-corpus-") as tmp:
         root = Path(tmp) / "project"
         root.mkdir()
@@ -141,9 +145,9 @@ def main() -> None:
         print(f"(first derivation of every status, cold: {first_write:.1f} s)")
         variants = {
             "base": ("-p", "no:falsify"),
-            "plain": (),
-            "report": ("--falsify=report",),
-            "check": ("--falsify=check",),
+            "plain": fp,
+            "report": ("--falsify=report", *fp),
+            "check": ("--falsify=check", *fp),
         }
         # Warm-up: fill pytest's cache (and the plugin's parse cache in it) for the state
         # each row starts from. The write row starts from `todo` with the cache a run on
@@ -165,7 +169,7 @@ def main() -> None:
             times["write_base"].append(pytest_run(root, "-p", "no:falsify", cpu=cpus["write_base"]))
             restore(todo, contracts)
             restore(cache_todo, cache)
-            times["write"].append(pytest_run(root, "--falsify", cpu=cpus["write"]))
+            times["write"].append(pytest_run(root, "--falsify", *fp, cpu=cpus["write"]))
             restore(derived, contracts)
         med = {k: statistics.median(v) for k, v in times.items()}
         cmed = {k: statistics.median(v) for k, v in cpus.items()}
@@ -187,7 +191,8 @@ def main() -> None:
         ok = "met" if vt <= VALIDATE_GOAL_S and vm <= VALIDATE_GOAL_MB else "NOT met"
         print(f"{'falsify validate (warm)':<40} {vt:9.2f}s {vm:7.0f} MB peak   "
               f"<= {VALIDATE_GOAL_S} s, <= {VALIDATE_GOAL_MB} MB {ok}")
-        print(f"medians of {a.repeat} rounds; load average now {os.getloadavg()[0]:.1f}")
+        print(f"medians of {a.repeat} rounds, falsify_fingerprint = {a.fingerprint}; "
+              f"load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

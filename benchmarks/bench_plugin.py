@@ -103,21 +103,25 @@ def main() -> None:
     ap.add_argument("--contracts", type=int, default=2000)
     ap.add_argument("--per-contract", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=2, help="pytest runs per variant (min is kept)")
+    ap.add_argument("--fingerprint", choices=("auto", "off"), default="auto",
+                    help="falsify_fingerprint for the plugin run (auto traces each bound test)")
     a = ap.parse_args()
+    fp = ("-o", f"falsify_fingerprint={a.fingerprint}")
     with tempfile.TemporaryDirectory(prefix="falsify-bench-") as tmp:
         root = Path(tmp)
         n = generate(root, a.contracts, a.per_contract)
         print(f"synthetic project: {a.contracts} contracts, {n} falsifiers, {n} bound tests "
               f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
         timed_pytest(root, "-p", "no:falsify")  # warm-up: fill pytest's cache (and ours)
-        timed_pytest(root, "--falsify=report")
+        timed_pytest(root, "--falsify=report", *fp)
         base, plug = [], []
         for _ in range(a.repeat):  # interleaved, so load drift hits both variants alike
             base.append(timed_pytest(root, "-p", "no:falsify"))
-            plug.append(timed_pytest(root, "--falsify=report"))
+            plug.append(timed_pytest(root, "--falsify=report", *fp))
         b, p = min(base), min(plug)
         print(f"pytest -p no:falsify      : {b:7.2f} s (min of {a.repeat})")
-        print(f"pytest --falsify=report   : {p:7.2f} s (min of {a.repeat})")
+        print(f"pytest --falsify=report   : {p:7.2f} s (min of {a.repeat}; "
+              f"falsify_fingerprint = {a.fingerprint})")
         print(f"ratio report/no-plugin    : {p / b:7.3f}x   (target <= 1.05x)")
         dt, files = rewrite_all(root)
         print(f"rewrite of {files} files, every status changed: {dt:6.2f} s   (target < 5 s)")
