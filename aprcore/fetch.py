@@ -98,11 +98,12 @@ def sha256_file(path: Path, progress: bool = False, desc: str = "") -> str:
 
 @contextlib.contextmanager
 def _bar(total: int, desc: str, enabled: bool) -> Iterator:
-    from tqdm import tqdm  # noqa: PLC0415 - only the fetch shows progress
+    from .progress import bar  # noqa: PLC0415 - the project's bars: on a terminal only
 
-    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-              disable=not enabled, file=sys.stderr, leave=False) as bar:
-        yield bar
+    with bar(total, "B", enabled=enabled) as b:
+        b.set_description(desc, refresh=False)
+        b.unit_scale, b.unit_divisor, b.leave = True, 1024, False
+        yield b
 
 
 @contextlib.contextmanager

@@ -48,7 +48,7 @@ WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
-_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus")
+_VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus", "--falsify-html")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
 #: contracts directory, is what makes a project use the plugin (activation.py).
 INI_OPTIONS = (settings.CONTRACTS, settings.EXCLUDE, settings.STATUS_MAP, "falsify_verdict_map",
@@ -568,6 +568,7 @@ class FalsifySession:
 
         try:
             pages, note = build_site(load_dir(self.dir, settings=self.settings), self.dir, Path(out),
+                                     root=self.config.rootpath,
                                      commit=(prov.get("git_commit") or "")[:12])
         except (DashboardError, OSError) as exc:
             self.problems.append(f"--falsify-html {out}: {exc}")

@@ -67,6 +67,11 @@ def references(text: str) -> list[Ref]:
     return list(dict.fromkeys(refs))
 
 
+def named_files(text: str) -> list[str]:
+    """The .py files a `test:` field names (with or without a test function)."""
+    return list(dict.fromkeys(_norm(p) for p in _PATH.findall(text)))
+
+
 def _norm(path: str) -> str:
     return path.removeprefix("./")
 

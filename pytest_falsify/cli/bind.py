@@ -57,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
     wanted = [(e, B.references(_prose(e))) for c in cset.contracts for e in c.entries]
     index = _index(root, [r for _, refs in wanted for r in refs])
     markers: dict[str, dict[int, list[str]]] = {}  # rel -> def line -> ids
-    counts = {"suggested": 0, "already bound": 0, "ambiguous": 0, "not found": 0}
+    counts = {"suggested": 0, "already bound": 0, "ambiguous": 0, "not found": 0, "file only": 0}
     for entry, refs in wanted:
+        if not refs and (files := B.named_files(_prose(entry))):
+            counts["file only"] += 1
+            print(f"file only: {entry.path}:{entry.line}: {entry.qid}: {', '.join(files)} names no "
+                  "test function; bind one by hand", file=sys.stderr)
         # The bare id where it is unique, else the qualified `KEY::ID` a marker must use.
         fid = entry.id if len(cset.qids_of.get(entry.id, ())) == 1 else entry.qid
         for ref in refs:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import BadInput, contracts_dir, load_contracts
+from ._common import BadInput, contracts_dir, load_contracts, project_root
 
 HELP = "write the static HTML dashboard (overview, a page per contract and claim, history)"
 DESCRIPTION = ("Write a static, self-contained site under OUT/ (open OUT/index.html from file://,\n"
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         pages, note = build_site(cset, contracts_dir(args), args.out, with_history=not args.no_history,
                                  max_commits=args.max_commits, timeout=args.history_timeout,
-                                 progress=bar)
+                                 progress=bar, root=project_root(args))
     except DashboardError as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:

@@ -106,10 +106,14 @@ class FalsifierView:
     margins: list[Margin] = field(default_factory=list)
     attention: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)  # extra states (stale, vacuous, ...)
+    #: the falsifiable state (falsifiable.FalsifiableState): killed_by, survived, why
     falsifiable: dict[str, Any] = field(default_factory=dict)
     history: list[Point] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
     page: str = ""
+    word: str = ""  # the status as the file writes it, where that is a project's own word
+    #: why stored evidence is stale (freshness.StaleClaim rows), one per stale record
+    stale: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def hosts(self) -> list[str]:
@@ -260,14 +264,21 @@ def series(history: list[Point]) -> list[Series]:
 def build(cset: ContractSet, *, keys: Mapping[int, str] | None = None,
           unbound: Iterable[Entry] = (), states: Mapping[str, Iterable[str]] | None = None,
           history: Mapping[str, list[Point]] | None = None, generated: str = "",
-          commit: str = "", qid=None, key_of=None) -> SiteView:
+          commit: str = "", qid=None, key_of=None, stale: Iterable[Mapping] = (),
+          falsifiable: Mapping[str, Mapping] | None = None) -> SiteView:
     """The site's data.
 
     `qid(entry)` and `key_of(contract)` name falsifiers and contracts (qualified ids and
     relative-path keys); `unbound` are the entries that claim evidence no test binds;
     `states` maps a qualified id to extra states ("stale", "vacuous", "claimed by hand")
-    computed by the modules that own them; `history` maps a qualified id to its points.
+    computed by the modules that own them; `history` maps a qualified id to its points;
+    `stale` are freshness' StaleClaim rows and `falsifiable` maps a qualified id to its
+    falsifiable state, both shown on the claim's page.
     """
+    stale_of: dict[str, list[dict]] = {}
+    for row in stale:
+        stale_of.setdefault(str(row["id"]), []).append(dict(row))
+    falsifiable = falsifiable or {}
     key_of = key_of or (lambda c: c.name)
     qid = qid or (lambda e: e.id)
     unbound_ids = {id(e) for e in unbound}
@@ -288,14 +299,13 @@ def build(cset: ContractSet, *, keys: Mapping[int, str] | None = None,
             attention.extend(s for s in extra if s in ATTENTION)
             if status == "UNBOUND" or id(e) in unbound_ids:
                 attention.append("unbound")
-            ev = e.evidence if isinstance(e.evidence, dict) else {}
-            falsifiable = ev.get("falsifiable") if isinstance(ev.get("falsifiable"), dict) else {}
             hist = history.get(q, [])
             views.append(FalsifierView(
                 q, e.id, key, e.block, status, bucket(e.status), e.level, _text(e, "rule"),
                 _text(e, "prediction"), _text(e, "if_fails"), _text(e, "test"), _shown(e.path),
-                e.line, tests, margins(tests), attention, extra, dict(falsifiable), hist,
-                series(hist), page=f"f/{slug(q)}.html"))
+                e.line, tests, margins(tests), attention, extra, dict(falsifiable.get(q, {})), hist,
+                series(hist), page=f"f/{slug(q)}.html", stale=stale_of.get(q, []),
+                word=e.word if e.word and e.word != status else ""))
         contracts.append(ContractView(key, _shown(c.path), str(c.version or ""), views,
                                       page=f"c/{slug(key)}.html"))
     return SiteView(contracts, generated, commit)

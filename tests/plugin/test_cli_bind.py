@@ -38,6 +38,9 @@ falsification_tests:
   - id: FALSIFY-B-007
     prediction: p
     test: cargo test -p apr-gpu parity_probe
+  - id: FALSIFY-B-008
+    prediction: p
+    test: tests/test_x.py
 """
 TESTS = '''\
 """Tests named by the contract."""
@@ -108,7 +111,9 @@ def test_suggest_prints_a_patch_and_writes_nothing(tree, capsys):
     assert "ambiguous: " in err and "FALSIFY-B-005: test_twice: tests/test_other.py::test_twice, " \
         "tests/test_x.py::test_twice" in err
     assert "not found: " in err and "FALSIFY-B-006: test_missing" in err
-    assert "4 suggested, 0 already bound, 1 ambiguous, 1 not found; nothing written" in err
+    assert "file only: " in err and "FALSIFY-B-008: tests/test_x.py names no test function" in err
+    assert "4 suggested, 0 already bound, 1 ambiguous, 1 not found, 1 file only; nothing " \
+        "written" in err
 
 
 def test_apply_writes_the_markers_and_the_tests_then_bind(tree, pytester, capsys):

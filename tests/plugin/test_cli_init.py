@@ -61,7 +61,12 @@ def test_the_first_contract_validates_and_a_bound_test_discharges_it(here, pytes
      '[project]\nname = "x"\n\n[tool.pytest.ini_options]\nfalsify_contracts = "contracts"\n'),
     ("pytest.ini", "[pytest]\r\naddopts = -q\r\n",
      "[pytest]\r\nfalsify_contracts = contracts\r\naddopts = -q\r\n"),
-], ids=["pytest.ini", "tox.ini", "setup.cfg", "pyproject-without-pytest", "crlf"])
+    ("pyproject.toml", '[tool.pytest]\naddopts = ["-q"]\n',
+     '[tool.pytest]\nfalsify_contracts = "contracts"\naddopts = ["-q"]\n'),
+    ("pytest.toml", '[pytest]  # native\naddopts = ["-q"]',
+     '[pytest]  # native\nfalsify_contracts = "contracts"\naddopts = ["-q"]'),
+], ids=["pytest.ini", "tox.ini", "setup.cfg", "pyproject-without-pytest", "crlf",
+        "pyproject-native-table", "pytest.toml"])
 def test_init_writes_into_the_config_file_pytest_reads(here, name, text, expected):
     (here / name).write_bytes(text.encode())
     assert main(["init"]) == 0

@@ -276,3 +276,42 @@ def test_the_pre_commit_hook_fails_on_a_broken_contract_naming_the_line(project)
     project.contract(DEMO.replace("discharge_status: DISCHARGED", "discharge_status: DISCHARGD"))
     out = run_hook(project.path)
     assert out.returncode == 2 and "demo.yaml:" in out.stderr
+
+
+WITH_RECORD = DEMO.replace(
+    "    prediction: fails when broken\n    discharge_level: algorithm\n    discharge_status: DISCHARGED\n",
+    "    prediction: fails when broken\n    discharge_level: algorithm\n    discharge_status: DISCHARGED\n"
+    "    faults: [off_by_one]\n    evidence:\n      tests:\n"
+    "      - {test: 'test_demo.py::test_guard', outcome: passed, level: algorithm, RECORD}\n")
+
+
+def attention_of(project, tmp_path, record: str) -> tuple[dict[str, str], str]:
+    project.contract(WITH_RECORD.replace("RECORD", record))
+    out = tmp_path / "site"
+    assert main(["--contracts", str(project.path / "contracts"), "html", str(out), "--no-history"]) == 0
+    index = out / "index.html"
+    why = {}
+    for t, a in tags(index):
+        if t == "tr" and "attention" in a.get("class", ""):
+            why[a["data-qid"]] = ""
+    text = index.read_text()
+    page = (out / f"f/{model.slug('demo::FALSIFY-DEMO-003')}.html").read_text()
+    return why, text + page
+
+
+def test_evidence_from_uncommitted_code_is_shown_stale(project, tmp_path):
+    why, html = attention_of(project, tmp_path, "dirty: true")
+    assert "demo::FALSIFY-DEMO-003" in why
+    assert 'class="tag stale"' in html and "recorded from uncommitted code" in html
+
+
+def test_a_falsifier_whose_declared_fault_survived_is_shown_vacuous(project, tmp_path):
+    why, html = attention_of(project, tmp_path, "falsifiable: {killed: [], survived: [off_by_one]}")
+    assert "demo::FALSIFY-DEMO-003" in why
+    assert 'class="tag vacuous"' in html and "survived: off_by_one" in html
+
+
+def test_a_killed_falsifier_with_fresh_evidence_needs_no_attention(project, tmp_path):
+    why, html = attention_of(project, tmp_path, "falsifiable: {killed: [off_by_one], survived: []}")
+    assert "demo::FALSIFY-DEMO-003" not in why
+    assert "killed by: off_by_one" in html

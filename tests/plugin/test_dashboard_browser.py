@@ -104,3 +104,23 @@ def test_the_screenshot_of_the_bundled_contracts_is_not_blank(tmp_path):
     assert stat.stddev[0] > 10, "the screenshot is (nearly) one colour"
     colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50
+
+
+def test_the_aprender_shaped_corpus_renders_every_claim(tmp_path, monkeypatch, capsys):
+    """aprender's variety (foreign status words, nested statuses, same stem in two
+    folders, per-contract ids, non-contract YAML) renders, every claim in its row."""
+    import json
+
+    corpus = REPO / "tests" / "corpus"
+    shutil.copy(corpus / "aprender.ini", tmp_path / "pytest.ini")
+    shutil.copytree(corpus / "aprender", tmp_path / "contracts")
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", "--json"]) == 0
+    claims = [c["id"] for c in json.loads(capsys.readouterr().out)]
+    assert main(["html", "site", "--no-history"]) == 0
+    html = dom((tmp_path / "site" / "index.html").as_uri())
+    assert visible_qids(html) == claims
+    # A project's own word is filed under its lattice status and shown as written.
+    assert "as written: VERIFIED — 74.0 TFLOP/s on H100 SXM (bf16, 8192^3)" in html
+    html = dom((tmp_path / "site" / "index.html").as_uri() + "#contract=kernels/softmax-v1")
+    assert visible_qids(html) and all(q.startswith("kernels/softmax-v1::") for q in visible_qids(html))

@@ -61,3 +61,15 @@ def test_a_test_path_outside_the_project_moves_the_rootdir_as_with_the_equals_fo
     assert (separate.ret, _rootdir_line(separate)) == (joined.ret, _rootdir_line(joined)) == (
         0, _rootdir_line(joined))
     assert _rootdir_line(joined) != f"rootdir: {project.path}"
+
+
+def test_a_dashboard_folder_outside_the_project_as_its_own_argument_keeps_the_rootdir(
+        project, tmp_path_factory):
+    project.contract()
+    project.tests(PASSING)
+    site = tmp_path_factory.mktemp("elsewhere") / "site"
+    site.mkdir()  # an existing folder is what pytest would take for a test path
+    result = project.run("--falsify=report", "--falsify-html", str(site))
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines([f"rootdir: {project.path}*"])
+    assert (site / "index.html").is_file()
