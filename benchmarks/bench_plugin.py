@@ -4,7 +4,8 @@ Generates 2,000 contracts with 10,000 falsifiers and 10,000 trivial bound tests 
 temporary directory and prints two figures from one run:
 
 1. wall time of `pytest --falsify=report` over the same run with the plugin disabled
-   (`-p no:falsify`): must be <= 1.25x;
+   (`-p no:falsify`), warm (pytest's cache, which holds the plugin's parse cache, filled
+   by one untimed run of each): must be <= 1.05x;
 2. the rewrite of all 2,000 contract files when every status changes (locked, atomic,
    minimal-diff): must take < 5 s.
 
@@ -65,7 +66,8 @@ def generate(root: Path, contracts: int, per: int, tests_per_file: int = 100) ->
 
 
 def timed_pytest(root: Path, *args: str) -> float:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *args]
+    # pytest's cache stays on (as users run it): the plugin keeps its parse cache there.
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
     dt = time.perf_counter() - t0
@@ -107,6 +109,8 @@ def main() -> None:
         n = generate(root, a.contracts, a.per_contract)
         print(f"synthetic project: {a.contracts} contracts, {n} falsifiers, {n} bound tests "
               f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+        timed_pytest(root, "-p", "no:falsify")  # warm-up: fill pytest's cache (and ours)
+        timed_pytest(root, "--falsify=report")
         base, plug = [], []
         for _ in range(a.repeat):  # interleaved, so load drift hits both variants alike
             base.append(timed_pytest(root, "-p", "no:falsify"))
@@ -114,7 +118,7 @@ def main() -> None:
         b, p = min(base), min(plug)
         print(f"pytest -p no:falsify      : {b:7.2f} s (min of {a.repeat})")
         print(f"pytest --falsify=report   : {p:7.2f} s (min of {a.repeat})")
-        print(f"ratio report/no-plugin    : {p / b:7.3f}x   (target <= 1.25x)")
+        print(f"ratio report/no-plugin    : {p / b:7.3f}x   (target <= 1.05x)")
         dt, files = rewrite_all(root)
         print(f"rewrite of {files} files, every status changed: {dt:6.2f} s   (target < 5 s)")
 

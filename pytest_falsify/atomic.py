@@ -132,13 +132,28 @@ def write_set(directory: Path, files: Sequence[tuple[Path, bytes]]) -> None:
         _remove(made)
         raise
     with _sigint_held():
-        for tmp, path in pairs:
+        def rename(pair: tuple[str, Path]) -> tuple[Path, OSError] | None:
             try:
-                os.replace(tmp, path)
+                os.replace(*pair)
             except OSError as exc:
-                raise WriteFailure(f"cannot replace {path}: {_reason(exc)}; the set is half "
-                                   f"written: the next run finishes it from {journal}",
-                                   changed=True) from None
+                return pair[1], exc
+            return None
+
+        # Renames from threads too: replacing a file whose old blocks are on disk waits on
+        # an ext4 journal commit (~3 ms each here); concurrent renames share the commits
+        # (1,700 files: ~6 s one after the other, under 1 s from 16 threads). The order
+        # does not matter: the journal lists every pair until all are done.
+        if len(pairs) < 4:
+            failed = [rename(p) for p in pairs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(16, len(pairs))) as pool:
+                failed = list(pool.map(rename, pairs))
+        bad = next((f for f in failed if f is not None), None)
+        if bad is not None:
+            path, exc = bad
+            raise WriteFailure(f"cannot replace {path}: {_reason(exc)}; the set is half "
+                               f"written: the next run finishes it from {journal}",
+                               changed=True) from None
         for d in {p.parent for _, p in pairs}:
             _fsync_dir(d)
         with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import atomic, freshness
+from . import index as light
 from . import verdict as V
 from .atomic import locked
 from .contracts import CLAIMING_STATUSES, SEP, ContractSet, Entry, bulk, parse_text
@@ -181,6 +182,9 @@ class Rendered:
     new: str
     bom: bool
     name: str = ""  # the contract's name in the plan
+    #: what the loader made of `new` (contract, errors, notes): checked before writing,
+    #: and kept so the parse cache can record the written file without parsing it again
+    loaded: tuple | None = field(default=None, repr=False)
 
     def diff(self) -> str:
         return "".join(difflib.unified_diff(
@@ -217,6 +221,13 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
                             f"first at line {e.line}: {e.message}")
             plan.drop(contract.path, contract.name)
             continue
+        if not contract.text:  # light, from the parse cache: read it now
+            try:
+                light.hydrate(contract)
+            except light.Changed as exc:
+                problems.append(f"{exc}; not rewritten (run again)")
+                plan.drop(contract.path, contract.name)
+                continue
         try:
             new, new_root = rewrite(contract.text, updates, today, parsed=contract.parsed,
                                     options=options)
@@ -226,32 +237,38 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
             continue
         if new == contract.text:
             continue
-        refused = _loader_refuses(contract.path, new, contract.bom, cset.settings, contract.name,
-                                  new_root)
+        refused, loaded = _loader_refuses(contract.path, new, contract.bom, cset.settings,
+                                          contract.name, new_root)
         if refused:
             problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
             plan.drop(contract.path, contract.name)
             continue
-        out.append(Rendered(contract.path, contract.text, new, contract.bom, contract.name))
+        out.append(Rendered(contract.path, contract.text, new, contract.bom, contract.name, loaded))
     return out, problems
 
 
 def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str,
-                    root: object = None) -> str | None:
-    """Why the loader, with its limits, would refuse `text` as the file at `path`; None
-    when it loads. Every write is checked so: no input (a hostile report, a huge run) can
-    make the plugin write a contract it then refuses to read."""
+                    root: object = None) -> tuple[str | None, tuple | None]:
+    """(why the loader, with its limits, would refuse `text` as the file at `path`, or
+    None when it loads; what it loaded). Every write is checked so: no input (a hostile
+    report, a huge run) can make the plugin write a contract it then refuses to read."""
     size = len(text.encode("utf-8")) + (3 if bom else 0)
     if size > MAX_FILE_BYTES:
-        return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)"
-    _, errors, _ = parse_text(path, text, settings, key, root)  # type: ignore[arg-type]
-    return f"line {errors[0].line}: {errors[0].message}" if errors else None
+        return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)", None
+    contract, errors, notes = parse_text(path, text, settings, key, root)  # type: ignore[arg-type]
+    if errors:
+        return f"line {errors[0].line}: {errors[0].message}", None
+    if contract is not None:
+        contract.text, contract.bom = text, bom
+    return None, (contract, errors, notes)
 
 
 def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
           prune: Callable[[str], bool] | None, today: _dt.date,
           options: Options | None = None,
-          index: SourceIndex | None = None) -> tuple[Plan, list[Path], list[str]]:
+          index: SourceIndex | None = None,
+          written_hook: Callable[[list[Rendered]], None] | None = None,
+          ) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed, all or none.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
@@ -282,6 +299,8 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
                         plan.drop(r.path, r.name)
                     todo = []
             written = [r.path for r, _ in todo]
+            if written_hook is not None and todo:
+                written_hook([r for r, _ in todo])  # under the lock: the files are as written
     except OSError as exc:  # the lock file: a read-only directory, a full disk
         return Plan(), [], [f"cannot lock {lock_dir}: {exc.strerror or exc}; nothing written"]
     problems.extend(_orphan_messages(plan))

@@ -6,6 +6,7 @@ pytest-xdist the controller sees everything and is the only process that writes.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from pathlib import Path
@@ -23,9 +24,11 @@ from . import (
     gate,
     gpu,
     gpu_pinning,
+    index,
     junit,
     mutants,
     outcome,
+    parse_cache,
     pruning,
     report,
     rootdir,
@@ -156,6 +159,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "falsify-session")
 
 
+def _parse_cache_path(config: pytest.Config) -> Path | None:
+    """The parse cache inside pytest's cache directory; None without the cacheprovider."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return None
+    try:
+        return cache.mkdir("falsify") / parse_cache.FILE_NAME
+    except OSError:  # an unwritable cache directory: run without the cache
+        return None
+
+
 def _contracts_dir(config: pytest.Config) -> Path:
     if config.option.contracts:
         return Path(config.option.contracts).resolve()
@@ -205,14 +219,16 @@ class FalsifySession:
         self.errors: list[ContractError] = []  # contract errors found at configure
         self._frozen = False
         self.settings = settings.from_values(config.getini, config.inipath)
+        self.index = index.Index(self.settings, _parse_cache_path(config))
         if self.mode is not None or self.dir.exists():
             # Contract errors never raise here: they must not stop the tests (a warning
             # block without --falsify; the falsify modes skip or fail on them at the end).
-            self.cset = load_dir(self.dir, settings=self.settings)
+            # Through the parse cache: a warm run parses no file (docs/design.md).
+            self.cset = self.index.load(self.dir)
             self.errors = list(self.cset.errors)
-            if self.mode not in WRITING + ("check",):
-                for c in self.cset.contracts:  # node trees are only needed to rewrite
-                    c.parsed = None
+            if self.mode not in WRITING + ("check",):  # nothing is rendered: drop the text
+                for c in self.cset.contracts:  # and node trees of files parsed just now
+                    c.text, c.parsed = "", None
             if len(self.cset.contracts) >= _FREEZE_AT:
                 # Thousands of parsed contracts are ~1M long-lived objects; without this,
                 # every full GC collection during a 10,000-test run rescans them (the
@@ -401,7 +417,7 @@ class FalsifySession:
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
-        if info is not None:
+        if info is not None and self.mode is not None:  # without a mode no one reads it
             data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
@@ -511,8 +527,9 @@ class FalsifySession:
         if self.mode in WRITING:
             try:
                 self.plan, self.written, problems = engine.write(
-                    self.dir, lambda: load_dir(self.dir, previous=self.cset, settings=self.settings),
-                    self.results, prune, today, self.options, index)
+                    self.dir, lambda: self.index.load(self.dir, previous=self.cset),
+                    self.results, prune, today, self.options, index,
+                    written_hook=self.index.written)
             except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
                 self.problems.append("interrupted (Ctrl-C) while writing contracts: "
                                      "no contract was changed")
@@ -593,9 +610,12 @@ class FalsifySession:
     def _pruner(self):
         root = self.config.rootpath
         # A lost worker sent no collection: prune only what is gone from disk.
-        children = {} if self._worker_lost else self.children
+        # Sets: one membership test per stored record, not a scan of the file's tests.
+        children = {} if self._worker_lost else {k: set(v) for k, v in self.children.items()}
         # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
-        return lambda test: pruning.is_gone(test, children, lambda f: os.path.exists(root / f))
+        # Once per file: thousands of stored records name the same few files.
+        exists = functools.lru_cache(maxsize=None)(lambda f: os.path.exists(root / f))
+        return lambda test: pruning.is_gone(test, children, exists)
 
     def pytest_unconfigure(self, config) -> None:
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them

@@ -119,7 +119,7 @@ def run_census(plan: Plan, entries: Iterable[Entry],
     the outcome: error, xfail), none of them was selected this run ("not selected"), or
     no test binds it at all ("no bound test")."""
     bound = _bound(results)
-    stored = {e.qid for e in entries if e.stored_tests}
+    stored: set[str] | None = None  # built only if some claim had no bound test run
     evidenced = 0
     why: dict[str, int] = {}
     for fid in plan.statuses:
@@ -134,6 +134,8 @@ def run_census(plan: Plan, entries: Iterable[Entry],
                 reason = str(r.get("reason") or reason).removeprefix("Skipped: ")
             reason = reason if len(reason) <= _REASON_WIDTH else reason[:_REASON_WIDTH - 3] + "..."
         else:
+            if stored is None:
+                stored = {e.qid for e in entries if e.stored_tests}
             reason = "not selected" if fid in stored else "no bound test"
         why[reason] = why.get(reason, 0) + 1
     return evidenced, why

@@ -88,7 +88,9 @@ def _run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _run(argv)
+        code = _run(argv)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must land in the except below
+        return code
     except BrokenPipeError:
         # The reader went away (`falsify check | head`): stop quietly. Point stdout at
         # /dev/null so the interpreter's final flush does not raise a second time

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from .. import report, settings
-from ..contracts import ContractSet, load_dir
+from .. import index, parse_cache, report, settings
+from ..contracts import ContractSet
 from ..rewrite import Options
 from ..settings import Settings
 from ..signing import KeyProblem, Trust
@@ -55,10 +55,13 @@ def project_settings(args: argparse.Namespace) -> Settings:
     return settings.from_values(found.options.get, found.inipath)
 
 
-def load_contracts(args: argparse.Namespace) -> ContractSet:
+def load_contracts(args: argparse.Namespace, full: bool = False) -> ContractSet:
     """The contract set with the project's settings. Every error is printed (file:line
     and fix) and never stops a command: each decides (files with errors are never
-    rewritten; any error makes the exit status 2). No directory at all is BadInput."""
+    rewritten; any error makes the exit status 2). No directory at all is BadInput.
+
+    Through the project's parse cache (the one pytest's runs fill), so entries come light
+    (index.py); `full` parses every file and keeps each entry's YAML data."""
     directory = contracts_dir(args)
     if not os.path.lexists(directory):  # anything else there is judged by the loader
         where = project(args).inipath if args.contracts is None else None
@@ -66,7 +69,9 @@ def load_contracts(args: argparse.Namespace) -> ContractSet:
         raise BadInput(f"{directory}: contracts directory not found{hint}; "
                        "pass --contracts DIR or set falsify_contracts in the pytest config")
     args.settings = project_settings(args)
-    cset = load_dir(directory, settings=args.settings)
+    args.index = index.Index(args.settings, None if full else
+                             parse_cache.cache_file(project(args).cache_dir()))
+    cset = args.index.load(directory)
     for e in cset.errors:
         print(e, file=sys.stderr)
     if cset.errors:

@@ -18,6 +18,7 @@ directory with a `setup.py`, else the starting directory. INI files are read wit
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ class Project:
     inipath: Path | None
     #: the pytest ini options of `inipath` (values as strings or lists of strings)
     options: dict[str, object] = field(default_factory=dict)
+
+    def cache_dir(self) -> Path:
+        """pytest's cache directory for this project: ini `cache_dir` (default
+        `.pytest_cache`), relative to the rootdir, as pytest's cacheprovider reads it."""
+        value = self.options.get("cache_dir", ".pytest_cache")
+        value = os.path.expanduser(os.path.expandvars(str(value or ".pytest_cache")))
+        return self.rootdir / value
 
     def contracts_dir(self) -> Path:
         """`falsify_contracts` relative to the config file's directory, as the plugin reads

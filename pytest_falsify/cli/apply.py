@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from .. import engine, evidence, summary
-from ..contracts import load_dir
 from ..fingerprint import SourceIndex
 from ._common import (
     BAD_INPUT,
@@ -39,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     options = rewrite_options(args)
     directory = contracts_dir(args)
     try:
-        plan, written, problems = engine.write(directory, lambda: load_dir(directory, previous=before, settings=args.settings),
-                                               results, None, evidence.today(), options,
-                                               SourceIndex(project_root(args)))
+        plan, written, problems = engine.write(
+            directory, lambda: args.index.load(directory, previous=before), results, None,
+            evidence.today(), options, SourceIndex(project_root(args)),
+            written_hook=args.index.written)
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
         print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
         return 130

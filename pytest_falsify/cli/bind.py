@@ -52,7 +52,7 @@ def _index(root: Path, refs: list[B.Ref]) -> list[B.TestDef]:
 def run(args: argparse.Namespace) -> int:
     if not args.suggest:
         raise BadInput("bind: pass --suggest (markers derived from the contracts' test: fields)")
-    cset = load_contracts(args)
+    cset = load_contracts(args, full=True)  # reads each entry's `test:` field
     root = project(args).rootdir
     wanted = [(e, B.references(_prose(e))) for c in cset.contracts for e in c.entries]
     index = _index(root, [r for _, refs in wanted for r in refs])

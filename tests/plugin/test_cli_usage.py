@@ -4,6 +4,7 @@ exit codes, pipes and error messages. Run as a subprocess, as a shell would run 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,12 +134,18 @@ def test_status_names_partial_claims(repo):
     assert "PARTIAL   demo::FALSIFY-DEMO-003 (spec/demo.yaml:17)" in out.stdout
 
 
-def test_a_closed_pipe_ends_quietly(repo):
-    for i in range(400):  # more output than a pipe buffer holds
+@pytest.mark.parametrize(("contracts", "read_lines"), [(400, 1), (2, 0)],
+                         ids=["closed-mid-output", "closed-before-the-last-flush"])
+def test_a_closed_pipe_ends_quietly(repo, contracts, read_lines):
+    # Large output: a write fails while listing. Small output: everything sits in Python's
+    # buffer until the final flush, which is when the closed pipe shows.
+    for i in range(contracts):
         (repo / "spec" / f"c{i:03d}.yaml").write_text(DEMO.replace("DEMO-00", f"C{i:03d}-00"))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest_falsify", "list"], cwd=repo,
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as in a shell
+    proc = subprocess.Popen([sys.executable, "-m", "pytest_falsify", "list"], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdout.readline()
+    for _ in range(read_lines):
+        proc.stdout.readline()
     proc.stdout.close()  # what `| head -1` does
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == CLOSED_PIPE

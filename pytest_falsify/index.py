@@ -1,0 +1,178 @@
+"""Contracts loaded through the parse cache: the index a run needs, without full parses.
+
+`Index(settings, cache_path).load(root)` gives the same ContractSet as `contracts.load_dir`
+(the same contracts, entries, errors and notes), but every file the cache vouches for
+(parse_cache.py: size+mtime, else digest) comes back *light*: its entries carry id, line,
+status, level and stored evidence, not the YAML node tree, the file's text or the
+entry's other keys. That is all that resolving marker ids, planning, the summary and the
+report use. `hydrate(contract)` reads one light contract's text and node tree, for the
+files a run renders (check's diff, write's rewrite).
+
+A file is cached only when its record survives JSON exactly (a YAML date or a NaN in its
+evidence does not), so a light entry never differs from the full one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from . import contracts, parse_cache, walk, yamlsafe
+from .contracts import Contract, ContractError, ContractNote, Entry
+from .settings import Settings
+
+#: the modules whose code shapes a record: a change to any of them rebuilds the cache
+_LOADER_MODULES = ("contracts", "index", "parse_cache", "settings", "statuses", "walk", "yamlsafe")
+_ENTRY_FIELDS = ("id", "block", "line", "status", "status_key", "level", "evidence", "key", "word")
+
+
+def fingerprint(settings: Settings) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{parse_cache.FORMAT}\0{settings.exclude!r}\0{settings.status_map!r}\0".encode())
+    here = Path(__file__).resolve().parent
+    for name in _LOADER_MODULES:
+        try:
+            h.update((here / f"{name}.py").read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()
+
+
+def to_record(contract: Contract | None, errors: list[ContractError],
+              notes: list[ContractNote]) -> dict | None:
+    """What the cache keeps of one file, or None when JSON cannot hold it exactly."""
+    rec = {
+        "contract": None if contract is None else {
+            "name": contract.name, "version": contract.version, "bom": contract.bom,
+            "entries": [[getattr(e, f) for f in _ENTRY_FIELDS] for e in contract.entries]},
+        "errors": [[e.line, e.message, e.fix] for e in errors],
+        "notes": [[n.line, n.message] for n in notes],
+    }
+    try:
+        exact = json.loads(json.dumps(rec, allow_nan=False)) == rec
+    except (TypeError, ValueError):
+        return None
+    return rec if exact else None
+
+
+def from_record(path: Path, rec: dict, stat: tuple | None
+                ) -> tuple[Contract | None, list[ContractError], list[ContractNote]]:
+    errors = [ContractError(path, line, msg, fix) for line, msg, fix in rec["errors"]]
+    notes = [ContractNote(path, line, msg) for line, msg in rec["notes"]]
+    c = rec["contract"]
+    if c is None:
+        return None, errors, notes
+    entries = [Entry(fid, block, path, line, status, status_key, level, evidence, {}, key, word)
+               for fid, block, line, status, status_key, level, evidence, key, word in c["entries"]]
+    contract = Contract(path, c["name"], c["version"], entries, "", c["bom"], None, stat)
+    return contract, errors, notes
+
+
+def _stat_key(st: os.stat_result) -> tuple:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class _CachedLoader:
+    """The loader's per-file step (`contracts.load_file`'s signature), through the cache."""
+
+    def __init__(self, cache: parse_cache.ParseCache) -> None:
+        self.cache = cache
+        self.seen: set[str] = set()
+
+    def __call__(self, path: Path, settings: Settings, key: str):
+        name = str(path)
+        self.seen.add(name)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return contracts.load_file(path, settings, key)  # it reports the problem
+        try:
+            value, data = self.cache.lookup(name, st, lambda: walk.read_limited(path))
+        except walk.FileProblem:
+            return contracts.load_file(path, settings, key)
+        if value is not None:
+            try:
+                return from_record(path, value, _stat_key(st))
+            except (KeyError, TypeError, ValueError):  # a record of the wrong shape
+                pass
+        if data is None:
+            try:
+                data = walk.read_limited(path)
+            except walk.FileProblem:
+                return contracts.load_file(path, settings, key)
+        contract, errors, notes = contracts.load_bytes(path, data, settings, key)
+        rec = to_record(contract, errors, notes)
+        if rec is not None:
+            self.cache.store(name, st, data, rec)
+        if contract is not None:
+            contract.stat = _stat_key(st)
+        return contract, errors, notes
+
+
+class Index:
+    """Loads a contracts directory through one parse cache (None: plain full loads), and
+    records files the run wrote so the next run need not parse them."""
+
+    def __init__(self, settings: Settings | None = None, cache_path: Path | None = None) -> None:
+        self.settings = settings or Settings()
+        self.cache = (parse_cache.ParseCache(cache_path, fingerprint(self.settings))
+                      if cache_path is not None else None)
+
+    def load(self, root: Path, previous: contracts.ContractSet | None = None) -> contracts.ContractSet:
+        if self.cache is None:
+            return contracts.load_dir(root, previous, self.settings)
+        step = _CachedLoader(self.cache)
+        cset = contracts.load_dir(root, previous, self.settings, load=step)
+        # Files reused from `previous` never reach the step; they are kept too.
+        self.cache.forget_except(step.seen | {str(c.path) for c in cset.contracts})
+        self.cache.save()
+        return cset
+
+    def written(self, rendered: list) -> None:
+        """Record the files just written (engine.Rendered, with what the loader made of
+        the new text), with their new size and mtime."""
+        if self.cache is None:
+            return
+        for r in rendered:
+            if r.loaded is None:
+                continue
+            try:
+                st = os.stat(r.path)
+            except OSError:
+                continue
+            rec = to_record(*r.loaded)
+            if rec is not None:
+                self.cache.store(str(r.path), st, (b"\xef\xbb\xbf" if r.bom else b"")
+                                 + r.new.encode("utf-8"), rec)
+        self.cache.save()
+
+
+def load_dir(root: Path, settings: Settings | None = None,
+             cache_path: Path | None = None) -> contracts.ContractSet:
+    """`contracts.load_dir` through the parse cache at `cache_path` (None: a full load)."""
+    return Index(settings, cache_path).load(root)
+
+
+class Changed(Exception):
+    """A light contract's file changed since it was indexed: its plan would be stale."""
+
+
+def hydrate(contract: Contract) -> Contract:
+    """`contract` with its text and YAML node tree, read now if it came light from the
+    cache (composed and constructed only: its entries are the indexed ones). Raises
+    Changed when the file is no longer what was indexed."""
+    if contract.parsed is not None or contract.text:
+        return contract
+    try:
+        st = os.stat(contract.path)
+        if _stat_key(st) != contract.stat:
+            raise Changed(f"{contract.path}: changed during the run")
+        text, bom = yamlsafe.decode(walk.read_limited(contract.path))
+        root = yamlsafe.compose(text)
+        tree = yamlsafe.construct(root)
+    except (OSError, walk.FileProblem, UnicodeDecodeError, yamlsafe.YamlProblem) as exc:
+        raise Changed(f"{contract.path}: changed during the run ({exc})") from None
+    contract.text, contract.bom, contract.parsed = text, bom, (root, tree)
+    return contract
