@@ -55,6 +55,11 @@ def pytest_falsify_faults(config):
         # function bodies are not fingerprinted: a changed function is never stale
         "fingerprint_ignores_function_bodies": ("pytest_falsify.fingerprint._digest",
                                                 lambda lines: "00000000"),
+        # the verdict ignores failures: a failing test no longer falsifies
+        "failure_does_not_win": ("pytest_falsify.verdict.verdict",
+                                 lambda current, level, evidence: "DISCHARGED"),
+        # the gate passes whatever it saw: drift no longer fails check
+        "gate_always_passes": ("pytest_falsify.gate.exit_code", lambda *a, **k: 0),
         # mutants mode records every fault as killing, whatever the test did
         "mutants_ignore_faults": ("pytest_falsify.falsifiable.record",
                                   lambda results, baseline_passed: {"killed": sorted(results)}),

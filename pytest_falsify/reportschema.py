@@ -33,7 +33,7 @@ MAX_KEYS = 100
 MAX_TEXT = 4000
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_COMMIT = re.compile(r"^[0-9a-f]{4,64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{4,64}(-dirty)?$")  # -dirty: uncommitted code (plugin stamp)
 _TEXT_KEYS = ("message", "example", "blob", "reason")
 
 

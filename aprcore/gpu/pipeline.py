@@ -75,6 +75,8 @@ class PipelineDecoder:
                 self.stages.append(GpuDecoder(scfg, sw, max_seq=max_seq, use_graph=use_graph,
                                               take_tokens=i == 0, make_logits=i == len(ranges) - 1))
         self._peer(cp)
+        #: per stage but the last: the event after which the next stage has copied its x
+        self._copied: list[Any] = [None] * len(self.stages)
 
     def _peer(self, cp: Any) -> None:
         """Let each stage's device read the previous one's memory directly, where the
@@ -88,10 +90,17 @@ class PipelineDecoder:
                         pass  # already enabled
 
     def step(self, token: int) -> Any:
-        """One position through every stage; returns the last stage's device logits."""
+        """One position through every stage; returns the last stage's device logits,
+        ready on the last stage's stream (read them there, as `forward` does).
+
+        Events order the stages both ways: a stage's copy-in waits until the previous
+        stage has finished its layers, and a stage's next step waits until the next stage
+        has copied its hidden state out, so back-to-back steps never overwrite a hidden
+        state that is still being read.
+        """
         cp = self.cp
         prev = None
-        for st in self.stages:
+        for i, st in enumerate(self.stages):
             if prev is not None:
                 done = cp.cuda.Event(disable_timing=True)
                 with cp.cuda.Device(prev.device):
@@ -100,7 +109,12 @@ class PipelineDecoder:
                     st.stream.wait_event(done)
                     cp.cuda.runtime.memcpyPeerAsync(st.x.data.ptr, st.device, prev.x.data.ptr, prev.device,
                                                     prev.x.nbytes, st.stream.ptr)
+                    copied = cp.cuda.Event(disable_timing=True)
+                    copied.record(st.stream)
+                self._copied[i - 1] = copied
             with cp.cuda.Device(st.device):
+                if i < len(self.stages) - 1 and self._copied[i] is not None:
+                    st.stream.wait_event(self._copied[i])
                 st.step(token)
             prev = st
         return self.stages[-1].logits
@@ -131,7 +145,9 @@ class PipelineDecoder:
         out: list[int] = []
         last = self.stages[-1]
         for _ in range(n_new):
-            with self.cp.cuda.Device(last.device):
+            # On the last stage's stream: the null stream does not wait for it, and an
+            # argmax there could read the previous step's logits.
+            with self.cp.cuda.Device(last.device), last.stream:
                 nxt = int(logits.argmax().get(stream=last.stream))
             out.append(nxt)
             logits = self.step(nxt)

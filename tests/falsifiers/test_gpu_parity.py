@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 import pytest
+from _repo_env import repo_env
 
 from aprcore.config import ModelConfig, preset
 
@@ -117,7 +118,7 @@ def test_gate_rejects_a_broken_gpu_kernel_with_the_tagged_line(gpu, model, prove
 def test_cli_run_with_a_broken_gpu_prints_the_tagged_line_and_the_cpu_answer(gpu, provenance):
     args = [sys.executable, "-m", "aprcore", "run", "random:tiny-qwen2-gqa7:7", "--tokens", "17,5,9,200",
             "--generate", "4", "--json"]
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = repo_env()
     cpu = subprocess.run(args + ["--backend", "cpu"], capture_output=True, text=True, env=env, cwd=REPO)
     env_bad = dict(env, APRCORE_GPU_FAULT="rmsnorm_no_normalize")
     bad = subprocess.run(args + ["--backend", "gpu"], capture_output=True, text=True, env=env_bad, cwd=REPO)
@@ -142,7 +143,7 @@ def test_cpu_only_run_prints_no_gpu_message_on_a_gpu_host(gpu, model, provenance
             "'random:tiny-qwen2', '--tokens', '1,2,3']); "
             "print('CUPY' if 'cupy' in sys.modules else 'NOCUPY'); sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO, timeout=300)
+                         env=repo_env(), cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""                       # even on a host where the GPU works
     assert "NOCUPY" in out.stdout and "gpu" not in out.stdout.lower()

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 import pytest
+from _repo_env import repo_env
 
 from aprcore.parity import COSINE_FLOOR, TAG, select_backend
 
@@ -115,7 +116,7 @@ def _run_cli(path, *extra, env=None):
     args = [sys.executable, "-m", "aprcore", "run", str(path), "--prompt", "The capital of France is",
             "--generate", "6", "--json", *extra]
     return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=REPO, **(env or {})))
+                          env=repo_env(**(env or {})))
 
 
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-004", level="live")
@@ -124,7 +125,7 @@ def test_real_model_cpu_only_text_run_prints_no_gpu_message_on_a_gpu_host(gpu, s
             "'The capital of France is', '--generate', '4']); "
             "print('CUPY' if 'cupy' in sys.modules else 'NOCUPY'); sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code, str(smollm2_path)], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO, timeout=600)
+                         env=repo_env(), cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "gpu" not in out.stderr.lower() and "cupy" not in out.stderr.lower(), out.stderr
     assert out.stdout.startswith(" Paris") and "NOCUPY" in out.stdout

@@ -191,3 +191,18 @@ def test_a_malformed_ed25519_key_in_the_ini_is_a_clear_error(project, cpu_report
     project.pytester.makeini("[pytest]\nfalsify_report_key = ed25519:not-a-key\n")
     assert run_cli(project, "apply", save(project, cpu_report)) == 2
     assert "falsify_report_key: not a base64 Ed25519 key of 32 bytes" in capsys.readouterr().err
+
+
+def test_a_report_from_a_dirty_tree_applies_with_its_dirty_commit(project, cpu_report):
+    """The plugin stamps `<commit>-dirty` on evidence from uncommitted code; apply takes it."""
+    dirty = {**cpu_report, "tests": [{**t, "commit": "0123456789ab-dirty"} for t in cpu_report["tests"]]}
+    assert run_cli(project, "apply", save(project, dirty)) == 0
+    assert statuses(project)["FALSIFY-DEMO-001"] == "DISCHARGED"
+    assert b"0123456789ab-dirty" in project.read()
+
+
+@pytest.mark.parametrize("commit", ["0123-dirty-dirty", "-dirty", "xyz-dirty"])
+def test_a_malformed_dirty_commit_is_still_refused(project, cpu_report, capsys, commit):
+    bad = {**cpu_report, "tests": [{**t, "commit": commit} for t in cpu_report["tests"]]}
+    assert run_cli(project, "apply", save(project, bad)) == 2
+    assert "must be a hex commit id" in capsys.readouterr().err
