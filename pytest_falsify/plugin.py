@@ -2,6 +2,12 @@
 
 Results travel on the test reports (`report.falsify`, builtin types only), so under
 pytest-xdist the controller sees everything and is the only process that writes.
+
+PYTEST_DONT_REWRITE: this module asserts nothing a user needs explained, and opting out
+of assertion rewriting keeps `-p pytest_falsify.plugin` quiet where the module is already
+imported unrewritten (an editable install loaded through its entry point lists no module
+files for pytest to mark, so a later `-p` warned "Module already imported so cannot be
+rewritten", one extra warning in every in-process pytester run).
 """
 
 from __future__ import annotations
