@@ -25,6 +25,7 @@ from .decoder import GpuDecoder
 from .device import require_cupy
 
 _LAYER = "model.layers."
+_PEER_ALREADY_ENABLED = 704  # cudaErrorPeerAccessAlreadyEnabled: a second pipeline on the same pair
 
 
 def split_layers(n_layers: int, n_stages: int) -> list[range]:
@@ -86,8 +87,9 @@ class PipelineDecoder:
                 with cp.cuda.Device(b):
                     try:
                         cp.cuda.runtime.deviceEnablePeerAccess(a)
-                    except cp.cuda.runtime.CUDARuntimeError:
-                        pass  # already enabled
+                    except cp.cuda.runtime.CUDARuntimeError as exc:
+                        if exc.status != _PEER_ALREADY_ENABLED:
+                            raise
 
     def step(self, token: int) -> Any:
         """One position through every stage; returns the last stage's device logits,

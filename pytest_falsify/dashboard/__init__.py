@@ -53,7 +53,7 @@ def site_view(cset: ContractSet, contracts_dir: Path, *, with_history: bool = Tr
             merged.setdefault(fs["id"], []).append("vacuous")
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     site = build(cset, unbound=plan.unbound_claims, states=merged, history=by_qid,
-                 generated=now, commit=commit, qid=lambda e: e.qid, key_of=lambda c: c.key,
+                 generated=now, commit=commit,
                  stale=stale, falsifiable={fs["id"]: fs for fs in fstates})
     return site, (hist.note if hist is not None else "")
 

@@ -261,15 +261,13 @@ def series(history: list[Point]) -> list[Series]:
     return out
 
 
-def build(cset: ContractSet, *, keys: Mapping[int, str] | None = None,
-          unbound: Iterable[Entry] = (), states: Mapping[str, Iterable[str]] | None = None,
+def build(cset: ContractSet, *, unbound: Iterable[Entry] = (), states: Mapping[str, Iterable[str]] | None = None,
           history: Mapping[str, list[Point]] | None = None, generated: str = "",
-          commit: str = "", qid=None, key_of=None, stale: Iterable[Mapping] = (),
+          commit: str = "", stale: Iterable[Mapping] = (),
           falsifiable: Mapping[str, Mapping] | None = None) -> SiteView:
     """The site's data.
 
-    `qid(entry)` and `key_of(contract)` name falsifiers and contracts (qualified ids and
-    relative-path keys); `unbound` are the entries that claim evidence no test binds;
+    Falsifiers are named by their qualified ids and contracts by their keys; `unbound` are the entries that claim evidence no test binds;
     `states` maps a qualified id to extra states ("stale", "vacuous", "claimed by hand")
     computed by the modules that own them; `history` maps a qualified id to its points;
     `stale` are freshness' StaleClaim rows and `falsifiable` maps a qualified id to its
@@ -279,17 +277,15 @@ def build(cset: ContractSet, *, keys: Mapping[int, str] | None = None,
     for row in stale:
         stale_of.setdefault(str(row["id"]), []).append(dict(row))
     falsifiable = falsifiable or {}
-    key_of = key_of or (lambda c: c.name)
-    qid = qid or (lambda e: e.id)
     unbound_ids = {id(e) for e in unbound}
     states = states or {}
     history = history or {}
     contracts = []
     for c in cset.contracts:
-        key = key_of(c)
+        key = c.key
         views = []
         for e in c.entries:
-            q = qid(e)
+            q = e.qid
             status = e.status or "UNBOUND"
             tests = _test_views(e)
             extra = [s for s in states.get(q, ()) if s]

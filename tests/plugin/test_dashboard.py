@@ -75,7 +75,7 @@ def test_a_page_shows_the_evidence_of_each_bound_test(project, tmp_path):
     out = tmp_path / "site"
     main(["--contracts", str(project.path / "contracts"), "html", str(out), "--no-history"])
     cset = load_dir(project.path / "contracts")
-    page = out / model.build(cset, qid=lambda e: e.qid, key_of=lambda c: c.key).falsifiers[0].page
+    page = out / model.build(cset).falsifiers[0].page
     text = page.read_text()
     assert "test_demo.py::test_algorithm" in text and "cosine=0.999" in text
 
