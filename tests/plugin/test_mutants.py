@@ -191,3 +191,32 @@ def test_the_static_vacuity_lint_flags_only_tests_that_cannot_fail(body, flagged
 
     linecache.updatecache(str(path))
     assert (vacuity.lint(ns["test_it"]) == vacuity.FLAG) is flagged
+
+
+def _load(path, src):
+    path.write_text(textwrap.dedent(src))
+    ns: dict = {"pytest": pytest}
+    exec(compile(path.read_text(), str(path), "exec"), ns)
+    return ns
+
+
+def test_the_vacuity_lint_reads_decorated_tests_and_methods_by_their_own_def(tmp_path):
+    ns = _load(tmp_path / "t.py", """\
+        class TestIt:
+            @pytest.mark.parametrize("x", [1])
+            @pytest.mark.skipif(False, reason="")
+            def test_empty(self, x):
+                pass
+
+            def test_real(self):
+                assert self.x == 1
+        """)
+    assert vacuity.lint(ns["TestIt"].test_empty) == vacuity.FLAG
+    assert vacuity.lint(ns["TestIt"].test_real) is None
+
+
+def test_the_vacuity_lint_reads_a_test_file_again_once_it_changed(tmp_path):
+    path = tmp_path / "t.py"
+    assert vacuity.lint(_load(path, "def test_it():\n    pass\n")["test_it"]) == vacuity.FLAG
+    fixed = _load(path, "def test_it():\n    assert compute() == 2\n    # edited\n")
+    assert vacuity.lint(fixed["test_it"]) is None
