@@ -56,6 +56,23 @@ MODES = ("write", "check", "report", "mutants")
 WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
+
+_PROPS_AT_CALL = pytest.StashKey[int]()
+
+
+def _tells(item: pytest.Item, rep) -> bool:
+    """Whether a phase report of a bound test can change its result: the call, a setup or
+    teardown that did not pass, and a teardown that carries mutants results or metrics
+    recorded after the call. A passing setup or teardown adds nothing, and skipping it
+    saves two thirds of the per-report work (and the dicts every report would keep)."""
+    if rep.when == "call":
+        item.stash[_PROPS_AT_CALL] = len(item.user_properties)
+        return True
+    if not rep.passed:
+        return True
+    return rep.when == "teardown" and (
+        mutants.RESULTS in item.stash
+        or len(item.user_properties) > item.stash.get(_PROPS_AT_CALL, 0))
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus", "--falsify-html")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
@@ -94,7 +111,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     g.addoption("--falsify-fingerprint", default=None, choices=("auto", "on", "off"),
                 help="fingerprint the code each bound test runs (coverage.py); auto: on in "
-                     "write, report and mutants modes, off in check")
+                     "write and mutants modes and in report mode with --falsify-report, "
+                     "where the evidence is kept; off in check")
     # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
     parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
     for name in (settings.EXCLUDE, settings.STATUS_MAP):
@@ -218,6 +236,8 @@ class FalsifySession:
         self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
         self.tracer: tracing.TestTracer | None = None
+        #: node id -> the code the bound test ran (this process's tracer, or the workers')
+        self.fingerprints: dict[str, dict[str, str]] = {}
         self.fault_runner: mutants.FaultRunner | None = None
         self.lint: dict[str, str] = {}  # node id -> vacuity flag
         self.falsifiable: list[falsifiable.FalsifiableState] = []
@@ -250,7 +270,10 @@ class FalsifySession:
                   or "auto")
         if choice not in ("auto", "on", "off"):
             raise pytest.UsageError(f"falsify_fingerprint = {choice!r}: use auto, on or off")
-        if choice == "off" or self.mode is None or (choice == "auto" and self.mode == "check"):
+        # auto: trace where this run's evidence is kept (written, or a report file to apply
+        # later); a report mode without a file keeps nothing, and check never records.
+        kept = self.mode in WRITING or (self.mode == "report" and bool(self.config.option.falsify_report))
+        if choice == "off" or self.mode is None or (choice == "auto" and not kept):
             return
         why = tracing.availability()
         if why:
@@ -423,7 +446,8 @@ class FalsifySession:
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
-        if info is not None and self.mode is not None:  # without a mode no one reads it
+        # Without a mode no one reads it; and only reports that can change the result
+        if info is not None and self.mode is not None and _tells(item, rep):
             data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
@@ -432,9 +456,6 @@ class FalsifySession:
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
             if rep.when == "teardown":
-                fp = item.stash.get(tracing.FINGERPRINT, None)
-                if fp is not None:
-                    data["fingerprint"] = fp
                 tried = item.stash.get(mutants.RESULTS, None)
                 if tried is not None:
                     data["mutants"] = tried
@@ -482,8 +503,6 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
-        if info.get("fingerprint") is not None:
-            r["fingerprint"] = info["fingerprint"]
         if info.get("mutants") is not None:
             r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
         if info.get("lint"):
@@ -499,15 +518,22 @@ class FalsifySession:
             self._worker_lost = True
             return
         self.children.update(children)
+        self.fingerprints.update(out.get("falsify_fingerprints") or {})
 
     # --- the end ----------------------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        if self.tracer is not None:  # computed once, for every test: see tracing.py
+            self.fingerprints.update(self.tracer.fingerprints())
         if self.is_worker:
             self.config.workeroutput["falsify_children"] = self.children
+            self.config.workeroutput["falsify_fingerprints"] = self.fingerprints
             return
         if self.mode is None:
             return
+        for nodeid, fp in self.fingerprints.items():
+            if nodeid in self.results:
+                self.results[nodeid]["fingerprint"] = fp
         prov = evidence.provenance(str(self.config.rootpath), self.config.invocation_params.args)
         if exitstatus not in _WRITE_EXIT or self.collect_errors:
             self.problems.append("run interrupted or collection errors: nothing written")
