@@ -183,13 +183,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "falsify-session")
 
 
-def _parse_cache_path(config: pytest.Config) -> Path | None:
-    """The parse cache inside pytest's cache directory; None without the cacheprovider."""
+def _parse_cache_path(config: pytest.Config, name: str = parse_cache.FILE_NAME) -> Path | None:
+    """A cache file inside pytest's cache directory; None without the cacheprovider."""
     cache = getattr(config, "cache", None)
     if cache is None:
         return None
     try:
-        return cache.mkdir("falsify") / parse_cache.FILE_NAME
+        return cache.mkdir("falsify") / name
     except OSError:  # an unwritable cache directory: run without the cache
         return None
 
@@ -246,6 +246,9 @@ class FalsifySession:
         self._frozen = False
         self.settings = settings.from_values(config.getini, config.inipath)
         self.index = index.Index(self.settings, _parse_cache_path(config))
+        #: the run's Python sources (lint, fingerprints, staleness), parsed once, cached
+        self.sources = F.SourceIndex(config.rootpath, F.source_cache(
+            _parse_cache_path(config, F.SOURCE_CACHE_FILE)) if self.mode is not None else None)
         if self.mode is not None or self.dir.exists():
             # Contract errors never raise here: they must not stop the tests (a warning
             # block without --falsify; the falsify modes skip or fail on them at the end).
@@ -279,7 +282,7 @@ class FalsifySession:
         if why:
             self.problems.append(why)
             return
-        self.tracer = tracing.TestTracer(self.config.rootpath)
+        self.tracer = tracing.TestTracer(self.config.rootpath, self.sources)
         self.config.pluginmanager.register(self.tracer, "falsify-tracer")
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
@@ -372,7 +375,7 @@ class FalsifySession:
             ids = qids
         info: BindingRun = {"ids": ids, "level": level, "gpu": is_gpu}
         if self.mode is not None:
-            flag = vacuity.lint(getattr(item, "obj", None))
+            flag = vacuity.lint(getattr(item, "obj", None), self.sources)
             if flag:
                 info["lint"] = flag
         if self.fault_runner is not None:
@@ -552,7 +555,7 @@ class FalsifySession:
             r.update(stamp)
             if tree.dirty and set(r.get("fingerprint") or ()) & tree.dirty:
                 r["dirty"] = True
-        index = F.SourceIndex(root)
+        index = self.sources
         prune = self._pruner()
         today = evidence.today()
         drift: list[str] = []
@@ -650,6 +653,8 @@ class FalsifySession:
         return lambda test: pruning.is_gone(test, children, exists)
 
     def pytest_unconfigure(self, config) -> None:
+        if self.mode is not None:  # what the run parsed of its Python sources, for the next
+            self.sources.save()
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
         # at once, and pytest's final gc.collect() calls do not rescan them.
         self.cset = self.plan = None

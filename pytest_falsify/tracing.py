@@ -46,9 +46,9 @@ class TestTracer:
 
     __test__ = False
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, index: F.SourceIndex) -> None:
         self.tracer = F.Tracer(root)
-        self.index = F.SourceIndex(root)
+        self.index = index
         self.skip = F.Tracer.own_functions()
 
     def mark(self, item: pytest.Item) -> None:

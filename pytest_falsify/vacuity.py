@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ast
 import builtins
-import functools
 import inspect
-import os
-import tokenize
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .fingerprint import SourceIndex
 
 _INERT_CALLS = frozenset(dir(builtins)) | {"record_property", "falsify_evidence", "skip",
                                            "importorskip", "xfail", "blocked"}
@@ -49,38 +50,16 @@ def body_can_fail(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
-def lint(func: object) -> str | None:
-    """FLAG when `func`'s source shows it cannot fail; None otherwise or when unreadable."""
+def lint(func: object, index: SourceIndex) -> str | None:
+    """FLAG when `func`'s source shows it cannot fail; None otherwise or when unreadable.
+
+    Read through `index` (fingerprint.SourceIndex, one per run, maybe cached on disk): a
+    file is parsed once per run at most, not once per test (inspect.getsource and
+    ast.parse per test cost ~0.2 ms each, 2 s for 8,930 tests)."""
     func = inspect.unwrap(func)  # type: ignore[arg-type]
     code = getattr(func, "__code__", None)
-    if code is None:
+    rel = index.rel(code.co_filename) if code is not None else None
+    fi = index.file(rel) if rel is not None else None
+    if fi is None:
         return None
-    try:
-        st = os.stat(code.co_filename)
-    except OSError:
-        return None
-    can_fail = _can_fail_by_def(code.co_filename, st.st_mtime_ns, st.st_size).get(
-        (code.co_firstlineno, code.co_name))
-    return FLAG if can_fail is False else None
-
-
-@functools.lru_cache(maxsize=256)
-def _can_fail_by_def(filename: str, _mtime_ns: int, _size: int) -> dict[tuple[int, str], bool]:
-    """{(first line, name): whether its body can fail} of every function in a file; the
-    first line counts decorators, as co_firstlineno does.
-
-    A file is parsed once per run, not once per test (inspect.getsource and ast.parse per
-    test cost ~0.2 ms each: 2 s for 8,930 tests), and only the verdicts are kept, not the
-    tree (its nodes would cost every later GC pass). The stat fields key the cache, so an
-    edited file is parsed again."""
-    try:
-        with tokenize.open(filename) as f:  # honours a coding cookie, as the compiler does
-            tree = ast.parse(f.read())
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
-        return {}
-    out = {}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            out[(first, node.name)] = body_can_fail(node)
-    return out
+    return FLAG if fi.can_fail(code.co_firstlineno, code.co_name) is False else None
