@@ -700,17 +700,19 @@ class FalsifySession:
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         mode = "write" if self.mode in WRITING else self.mode
-        for line in summary.lines(self.plan, mode, self.written, self.problems,
+        limit = None if config.option.verbose > 0 else summary.FOLD_AT
+        for line in summary.fold(summary.lines(self.plan, mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
                                   entries=entries, results=self.results,
                                   strict=config.option.falsify_strict,
                                   stale=[s["id"] for s in self.stale],
                                   vacuous=[f["id"] for f in self.falsifiable
-                                           if f["state"] == falsifiable.VACUOUS]):
+                                           if f["state"] == falsifiable.VACUOUS]), limit):
             tr.write_line(line, red=line.startswith("FALSIFIED"))
-        for line in summary.falsifiable_lines(self.falsifiable, self.lint, self.mode == "mutants"):
+        for line in summary.fold(summary.falsifiable_lines(
+                self.falsifiable, self.lint, self.mode == "mutants"), limit):
             tr.write_line(line, yellow=line.startswith(("VACUOUS", "vacuity")))
-        for line in summary.stale_lines(self.stale):
+        for line in summary.fold(summary.stale_lines(self.stale), limit):
             tr.write_line(line, yellow=True)
         if self.html_note:
             tr.write_line(self.html_note)

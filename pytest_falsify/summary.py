@@ -253,3 +253,34 @@ def falsifiable_lines(states: Iterable[dict], lint: dict[str, str], mutants: boo
     for test, flag in sorted(lint.items()):
         out.append(f"vacuity lint: {test}: {flag}")
     return out
+
+
+#: lines of one kind shown in the terminal summary before the rest are counted (-v: all)
+FOLD_AT = 10
+
+
+def fold(lines: Iterable[str], limit: int | None = FOLD_AT) -> list[str]:
+    """`lines` with each run of more than `limit` consecutive lines of one kind (the same
+    text before the first ': ') cut to `limit` and a count, so thousands of findings of one
+    kind (every test of a corpus flagged by the lint, every hand claim) do not bury the
+    story. None: every line."""
+    lines = list(lines)
+    if limit is None:
+        return lines
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        kind = lines[i].partition(": ")[0]
+        j = i
+        while j < len(lines) and lines[j].partition(": ")[0] == kind and ": " in lines[j]:
+            j += 1
+        if j - i > limit:
+            indent = kind[: len(kind) - len(kind.lstrip())]
+            out += lines[i:i + limit]
+            out.append(f"{indent}... and {j - i - limit} more '{kind.strip()}' lines "
+                       "(-v shows them all; --falsify-report lists them)")
+            i = j
+        else:
+            out.append(lines[i])
+            i += 1
+    return out

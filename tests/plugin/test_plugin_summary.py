@@ -90,3 +90,25 @@ def test_a_new_failure_is_named_with_this_runs_failing_test(project):
     section = _section(project.run("--falsify=report").stdout.lines)
     assert section[0] == ("FALSIFIED demo::FALSIFY-DEMO-001 (contracts/demo.yaml:9): failing test "
                           "test_demo.py::test_algorithm: assert 1 == 2")
+
+
+def test_many_findings_of_one_kind_are_folded_to_ten_and_a_count_unless_verbose(project):
+    project.contract()
+    project.tests("import pytest\n" + "".join(
+        f"\n@pytest.mark.falsifier('FALSIFY-DEMO-001')\ndef test_empty_{i}():\n    pass\n"
+        for i in range(14)))
+    section = _section(project.run("--falsify=report").stdout.lines)
+    assert sum(line.startswith("vacuity lint:") for line in section) == 10
+    assert "... and 4 more 'vacuity lint' lines (-v shows them all; --falsify-report lists them)" in section
+    verbose = _section(project.run("--falsify=report", "-v").stdout.lines)
+    assert sum(line.startswith("vacuity lint:") for line in verbose) == 14
+
+
+def test_folding_keeps_short_runs_and_lines_of_other_kinds():
+    from pytest_falsify.summary import fold
+
+    lines = ["a: 1", "a: 2", "b: 1", "a: 3"]
+    assert fold(lines, 2) == lines
+    assert fold(["x: 1", "x: 2", "x: 3", "y"], 2) == ["x: 1", "x: 2", "... and 1 more 'x' lines "
+                                                     "(-v shows them all; --falsify-report lists them)", "y"]
+    assert fold(["x: 1", "x: 2", "x: 3"], None) == ["x: 1", "x: 2", "x: 3"]
