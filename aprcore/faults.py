@@ -56,6 +56,9 @@ AMBIENT_FAULTS: dict[str, str] = {
     "q4k_mins_ignored": "Q4_K dequantization drops the `- dmin * m` term (quant.q4_k.scales_mins)",
     "llama_qk_unpermuted": "the GGUF reader forgets to undo llama.cpp's q/k row permutation "
                            "(formats.gguf_io)",
+    "gguf_tensor_order_unchecked": "the GGUF scan skips llama.cpp's in-order rule for tensor "
+                                   "data: overlapping, swapped and gapped tensors load "
+                                   "(formats.gguf_check.scan)",
     "rmsnorm_sum_order_varies": "RMSNorm's mean of squares summed in a fresh random order on "
                                 "every call, as unordered GPU atomics add: the last bits of "
                                 "every output differ run to run (ops.rms_norm)",
