@@ -59,6 +59,10 @@ AMBIENT_FAULTS: dict[str, str] = {
     "gguf_tensor_order_unchecked": "the GGUF scan skips llama.cpp's in-order rule for tensor "
                                    "data: overlapping, swapped and gapped tensors load "
                                    "(formats.gguf_check.scan)",
+    "gguf_kv_heads_ignored": "the GGUF config reader takes head_count for head_count_kv: a "
+                             "GQA model reads as multi-head (formats.gguf_io)",
+    "tokenizer_adds_bos": "encode prepends BOS whatever the file says (SmolLM2's says no; "
+                          "a tokenizer without BOS is unaffected) (tokenizer.Tokenizer.encode)",
     "rmsnorm_sum_order_varies": "RMSNorm's mean of squares summed in a fresh random order on "
                                 "every call, as unordered GPU atomics add: the last bits of "
                                 "every output differ run to run (ops.rms_norm)",
