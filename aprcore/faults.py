@@ -92,6 +92,18 @@ AMBIENT_FAULTS: dict[str, str] = {
                              "(train.preflight.check_init_tensors)",
     "encoder_family_unchecked": "the decoder-family preflight lets encoder checkpoints and "
                                 "tokenizers through (train.preflight)",
+    "cuda_training_falls_back_to_cpu": "--device cuda trains on the CPU, silently, device "
+                                       "or not (train.device.resolve)",
+    "val_ceiling_ignored": "the validation-loss ceiling never stops a run (train.loop, "
+                           "GATE-TRAIN-005)",
+    # the CPU-vs-GPU parity gate (aprcore.parity) and the CLI around it
+    "parity_argmax_unchecked": "the parity gate accepts a candidate whose argmax differs "
+                               "(parity.check_parity)",
+    "parity_cosine_floor_unchecked": "the parity gate accepts a candidate below the cosine "
+                                     "floor (parity.check_parity)",
+    "parity_verdict_ignored": "the backend chain serves the first candidate whatever its probe "
+                              "said (parity.select_backend)",
+    "cpu_run_probes_gpu": "`run --backend cpu` probes the GPU anyway (cli.run)",
     "train_commands_unregistered": "the CLI never registers its training module: `pretrain` "
                                    "and `distill` are missing (aprcore.cli.build_parser)",
 }

@@ -205,7 +205,8 @@ def train(cfg: ModelConfig | None, settings: TrainSettings, out: str | Path, *,
                 val_history.append(ev)
                 log.write(json.dumps(ev) + "\n")
                 log.flush()
-                if done % epoch_steps == 0 and vl > settings.val_ceiling:
+                if (done % epoch_steps == 0 and vl > settings.val_ceiling
+                        and _faults.on("val_ceiling_ignored") is None):
                     stopped = (f"[{VAL_GATE_ID}] validation loss {vl:.4f} exceeds the ceiling "
                                f"{settings.val_ceiling:.4f} at epoch {done // epoch_steps} "
                                f"(step {done}); stopping training")
