@@ -5,10 +5,9 @@ APRCORE_GPU_FAULT=<name> (so an end-to-end run such as `python -m aprcore run ..
 --backend gpu`, and pytest-falsify's mutants mode, meet them):
 
 - broken backend kernels (`KERNEL_FAULTS`): a real CUDA kernel with a plausible bug, put
-  in place of one op of the GPU backend. `backend_with_fault`
-  installs one explicitly; the GPU backend's op table reads APRCORE_GPU_FAULT at every
-  op lookup (`kernel_for`), so a backend, model or fixture built before the fault was
-  set meets it too;
+  in place of one op of the GPU backend. `backend_with_fault` installs one explicitly;
+  the GPU backend's op table reads APRCORE_GPU_FAULT at every op lookup (`kernel_for`),
+  so a backend, model or fixture built before the fault was set meets it too;
 - `attention_tiled_kv_heads`: the GPU backend's attention (`gpu.backend.attention`, the
   bare op and the model's) maps query heads to KV heads by tiling;
 - `decoder_skips_last_layer`: the graph decode engine (`GpuDecoder`), built while it is
