@@ -57,6 +57,11 @@ def pytest_falsify_faults(config):
         spec = importlib.util.spec_from_file_location("plugin_faults", path)
         plugin_faults = sys.modules["plugin_faults"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(plugin_faults)
+    missing = plugin_faults.missing_targets()
+    if missing:
+        import pytest
+
+        raise pytest.UsageError(f"plugin_faults patches what no longer exists: {'; '.join(missing)}")
     out = {name: (lambda n=name: model_faults.ambient(n))
            for name in (*model_faults.FAULTS, *model_faults.AMBIENT_FAULTS)}
     out.update({name: (lambda n=name: gpu_fault(n)) for name in gpu_faults.FAULTS})

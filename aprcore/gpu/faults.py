@@ -5,16 +5,15 @@ APRCORE_GPU_FAULT=<name> (so an end-to-end run such as `python -m aprcore run ..
 --backend gpu`, and pytest-falsify's mutants mode, meet them):
 
 - broken backend kernels (`KERNEL_FAULTS`): a real CUDA kernel with a plausible bug, put
-  in place of one op of the GPU backend. `backend_with_fault`
-  installs one explicitly; the GPU backend's op table reads APRCORE_GPU_FAULT at every
-  op lookup (`kernel_for`), so a backend, model or fixture built before the fault was
-  set meets it too;
+  in place of one op of the GPU backend. `backend_with_fault` installs one explicitly;
+  the GPU backend's op table reads APRCORE_GPU_FAULT at every op lookup (`kernel_for`),
+  so a backend, model or fixture built before the fault was set meets it too;
 - `attention_tiled_kv_heads`: the GPU backend's attention (`gpu.backend.attention`, the
   bare op and the model's) maps query heads to KV heads by tiling;
 - `decoder_skips_last_layer`: the graph decode engine (`GpuDecoder`), built while it is
   set, runs every layer but the last;
-- `pipeline_stage_skips_first_layer`: the layer split (`pipeline.split_layers`) starts
-  each later stage one layer late, so the layer at each boundary runs nowhere.
+- `pipeline_boundary_layer_runs_twice`: the layer split (`pipeline.split_layers`) starts
+  each later stage one layer early, so each boundary layer runs on both of its stages.
 """
 
 from __future__ import annotations
@@ -35,8 +34,8 @@ FAULTS = {
                                 "instead of h // (n_heads/n_kv) (repeat for repeat_interleave; "
                                 "decode and prefill)",
     "decoder_skips_last_layer": "the graph decode engine (GpuDecoder) runs every layer but the last",
-    "pipeline_stage_skips_first_layer": "the pipeline's layer split starts each later stage one "
-                                        "layer late: the layer at each boundary runs nowhere",
+    "pipeline_boundary_layer_runs_twice": "the pipeline's layer split starts each later stage "
+                                          "one layer early: each boundary layer runs twice",
 }
 
 

@@ -39,8 +39,8 @@ def split_layers(n_layers: int, n_stages: int) -> list[range]:
         stop = start + base + (1 if s < extra else 0)
         out.append(range(start, stop))
         start = stop
-    if gpu_faults.active() == "pipeline_stage_skips_first_layer":  # a fault, on purpose
-        out = out[:1] + [range(r.start + 1, r.stop) for r in out[1:]]
+    if gpu_faults.active() == "pipeline_boundary_layer_runs_twice":  # a fault, on purpose
+        out = out[:1] + [range(r.start - 1, r.stop) for r in out[1:]]
     return out
 
 

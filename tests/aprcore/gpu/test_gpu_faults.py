@@ -22,6 +22,6 @@ def test_an_unknown_gpu_fault_is_an_error_naming_the_known_ones(monkeypatch):
         faults.active()
 
 
-def test_the_pipeline_fault_leaves_each_boundary_layer_to_no_stage(monkeypatch):
-    monkeypatch.setenv(faults.ENV, "pipeline_stage_skips_first_layer")
-    assert split_layers(6, 3) == [range(0, 2), range(3, 4), range(5, 6)]
+def test_the_pipeline_fault_runs_each_boundary_layer_on_both_stages(monkeypatch):
+    monkeypatch.setenv(faults.ENV, "pipeline_boundary_layer_runs_twice")
+    assert split_layers(6, 3) == [range(0, 2), range(1, 4), range(3, 6)]
