@@ -34,10 +34,13 @@ def pytest_falsify_faults(config):
     aprcore's model faults act on every model of the worker process (`aprcore.faults.
     ambient`); GPU faults put a broken kernel into every GPU backend the test asks for
     (APRCORE_GPU_FAULT, read by `aprcore.gpu.backend.get_backend`); the plugin's faults
-    patch one rule of pytest_falsify in this process, which the plugin tests' in-process
-    pytester runs then meet.
+    (tests/plugin/plugin_faults.py) patch one rule of pytest_falsify in this process and
+    in the pytest processes the plugin tests start meanwhile.
     """
     import contextlib
+    import importlib.util
+    import sys
+    from pathlib import Path
     from unittest import mock
 
     from aprcore import faults as model_faults
@@ -48,25 +51,19 @@ def pytest_falsify_faults(config):
         with mock.patch.dict(os.environ, {"APRCORE_GPU_FAULT": name}):
             yield
 
-    plugin_faults = {
-        # a known failure is never recognised: every failure is new
-        "known_failure_not_recognised": ("pytest_falsify.gate.is_known_failure",
-                                         lambda *a, **k: False),
-        # function bodies are not fingerprinted: a changed function is never stale
-        "fingerprint_ignores_function_bodies": ("pytest_falsify.fingerprint._digest",
-                                                lambda lines: "00000000"),
-        # the verdict ignores failures: a failing test no longer falsifies
-        "failure_does_not_win": ("pytest_falsify.verdict.verdict",
-                                 lambda current, level, evidence: "DISCHARGED"),
-        # the gate passes whatever it saw: drift no longer fails check
-        "gate_always_passes": ("pytest_falsify.gate.exit_code", lambda *a, **k: 0),
-        # mutants mode records every fault as killing, whatever the test did
-        "mutants_ignore_faults": ("pytest_falsify.falsifiable.record",
-                                  lambda results, baseline_passed: {"killed": sorted(results)}),
-    }
+    plugin_faults = sys.modules.get("plugin_faults")
+    if plugin_faults is None:  # imported by its path: tests/plugin is not on sys.path yet
+        path = Path(__file__).parent / "tests" / "plugin" / "plugin_faults.py"
+        spec = importlib.util.spec_from_file_location("plugin_faults", path)
+        plugin_faults = sys.modules["plugin_faults"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plugin_faults)
+    missing = plugin_faults.missing_targets()
+    if missing:
+        import pytest
+
+        raise pytest.UsageError(f"plugin_faults patches what no longer exists: {'; '.join(missing)}")
     out = {name: (lambda n=name: model_faults.ambient(n))
            for name in (*model_faults.FAULTS, *model_faults.AMBIENT_FAULTS)}
     out.update({name: (lambda n=name: gpu_fault(n)) for name in gpu_faults.FAULTS})
-    out.update({name: (lambda t=target, f=fake: mock.patch(t, f))
-                for name, (target, fake) in plugin_faults.items()})
+    out.update({name: (lambda n=name: plugin_faults.active(n)) for name in plugin_faults.FAULTS})
     return out

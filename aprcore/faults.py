@@ -10,7 +10,9 @@ and carries the fault, and `injected` is the same as a context manager.
     with injected(model, "wrong_rope_theta", theta=10_000.0) as faulty: ...
 
 `ambient(name)` turns a fault on for every model of the process while a block runs
-(a test harness's way in; see `pytest_falsify_faults` in the root conftest).
+(a test harness's way in; see `pytest_falsify_faults` in the root conftest), and for the
+child processes started meanwhile (a CLI run as a subprocess): the block sets
+APRCORE_FAULTS, which `aprcore.faults` reads when a process imports it.
 
 Like the GPU's broken kernels (`aprcore.gpu.faults`), each fault is an override: of one
 field of the model's `Switches` (what a forward does at a point where a bug can sit), or
@@ -20,6 +22,8 @@ faults once, when the model is made; the forward reads the result and tests noth
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -52,7 +56,60 @@ AMBIENT_FAULTS: dict[str, str] = {
     "q4k_mins_ignored": "Q4_K dequantization drops the `- dmin * m` term (quant.q4_k.scales_mins)",
     "llama_qk_unpermuted": "the GGUF reader forgets to undo llama.cpp's q/k row permutation "
                            "(formats.gguf_io)",
+    "gguf_tensor_order_unchecked": "the GGUF scan skips llama.cpp's in-order rule for tensor "
+                                   "data: overlapping, swapped and gapped tensors load "
+                                   "(formats.gguf_check.scan)",
+    "gguf_kv_heads_ignored": "the GGUF config reader takes head_count for head_count_kv: a "
+                             "GQA model reads as multi-head (formats.gguf_io)",
+    "tokenizer_adds_bos": "encode prepends BOS whatever the file says (SmolLM2's says no; "
+                          "a tokenizer without BOS is unaffected) (tokenizer.Tokenizer.encode)",
+    "rmsnorm_sum_order_varies": "RMSNorm's mean of squares summed in a fresh random order on "
+                                "every call, as unordered GPU atomics add: the last bits of "
+                                "every output differ run to run (ops.rms_norm)",
+    "q8_0_signed_max_scale": "Q8_0's scale taken from the block's signed maximum (Q4_0's "
+                             "rule) instead of its largest magnitude: a block whose extreme is "
+                             "negative gets a wrong scale and overflowing quants (quant.q8_0)",
+    # the trainer (aprcore.train), which runs its own forward and backward
+    "bias_gradient_dropped": "the hand-written backward leaves the q/k/v bias gradients at "
+                             "zero: the biases never train (train.graph.backward)",
+    "adamw_ascends": "AdamW adds its step instead of subtracting it: training climbs the "
+                     "loss (train.optim.AdamW, numpy and CuPy paths)",
+    "kl_without_teacher_entropy": "the distillation KL computed as the cross-entropy "
+                                  "H(p_t, p_s), without its -H(p_t) term (train.distill)",
+    "kl_gradient_sign_flipped": "the KL term's gradient with the wrong sign: the student is "
+                                "pushed away from the teacher (train.distill)",
+    "soft_loss_without_t_squared": "the soft loss and its gradient not multiplied by T^2 "
+                                   "(train.distill.distill_loss)",
+    "teacher_not_frozen": "each distillation step also applies the student's update to the "
+                          "teacher's tensors of the same name (train.loop)",
+    "resume_drops_optimizer_state": "a resumed run restarts AdamW from zero moments and t=0 "
+                                    "(train.loop.prepare)",
+    "init_weights_ignored": "--init reads the checkpoint's config but trains freshly "
+                            "initialised weights (train.loop.prepare)",
+    "tokenizer_fit_unchecked": "the vocabulary preflight never rejects a tokenizer larger than "
+                               "the embedding (train.preflight.check_tokenizer_fits)",
+    "init_shapes_unchecked": "the --init preflight compares tensor names, not shapes "
+                             "(train.preflight.check_init_tensors)",
+    "encoder_family_unchecked": "the decoder-family preflight lets encoder checkpoints and "
+                                "tokenizers through (train.preflight)",
+    "cuda_training_falls_back_to_cpu": "--device cuda trains on the CPU, silently, device "
+                                       "or not (train.device.resolve)",
+    "val_ceiling_ignored": "the validation-loss ceiling never stops a run (train.loop, "
+                           "GATE-TRAIN-005)",
+    # the CPU-vs-GPU parity gate (aprcore.parity) and the CLI around it
+    "parity_argmax_unchecked": "the parity gate accepts a candidate whose argmax differs "
+                               "(parity.check_parity)",
+    "parity_cosine_floor_unchecked": "the parity gate accepts a candidate below the cosine "
+                                     "floor (parity.check_parity)",
+    "parity_verdict_ignored": "the backend chain serves the first candidate whatever its probe "
+                              "said (parity.select_backend)",
+    "cpu_run_probes_gpu": "`run --backend cpu` probes the GPU anyway (cli.run)",
+    "train_commands_unregistered": "the CLI never registers its training module: `pretrain` "
+                                   "and `distill` are missing (aprcore.cli.build_parser)",
 }
+
+#: Set while an `ambient` block runs: the faults (JSON, name -> params) a child inherits.
+ENV = "APRCORE_FAULTS"
 
 
 class UnknownFault(ValueError):
@@ -139,8 +196,20 @@ def injected(model: Model, name: str, **params: Any) -> Iterator[Model]:
     yield inject(model, name, **params)
 
 
+def _from_env() -> dict[str, dict[str, Any]]:
+    """The faults a parent's `ambient` block handed this process through APRCORE_FAULTS."""
+    raw = os.environ.get(ENV)
+    if not raw:
+        return {}
+    faults = json.loads(raw)
+    unknown = sorted(set(faults) - {*FAULTS, *AMBIENT_FAULTS})
+    if unknown:
+        raise UnknownFault(f"{ENV} names unknown fault(s) {', '.join(unknown)}")
+    return {name: dict(params) for name, params in faults.items()}
+
+
 #: Faults every model of this process carries while an `ambient` block runs.
-_AMBIENT: dict[str, dict[str, Any]] = {}
+_AMBIENT: dict[str, dict[str, Any]] = _from_env()
 
 
 @contextmanager
@@ -149,12 +218,14 @@ def ambient(name: str, **params: Any) -> Iterator[None]:
     block runs: how a test harness (pytest-falsify's mutants mode) reaches the models a
     test built in its fixtures. `gqa_head_mapping` and `rope_table_too_short` also reach
     direct callers of `ops.attention` and `ops.rope_cos_sin`. Process-wide, so each
-    xdist worker has its own."""
+    xdist worker has its own; child processes started inside the block inherit it
+    (APRCORE_FAULTS), and both are restored when it ends."""
     if name not in FAULTS and name not in AMBIENT_FAULTS:
         known = sorted({*FAULTS, *AMBIENT_FAULTS})
         raise UnknownFault(f"unknown fault {name!r}; known: {', '.join(known)}")
-    before = _AMBIENT.get(name)
+    before, env_before = _AMBIENT.get(name), os.environ.get(ENV)
     _AMBIENT[name] = dict(params)
+    os.environ[ENV] = json.dumps(_AMBIENT)
     try:
         yield
     finally:
@@ -162,6 +233,16 @@ def ambient(name: str, **params: Any) -> Iterator[None]:
             _AMBIENT.pop(name, None)
         else:
             _AMBIENT[name] = before
+        if env_before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = env_before
+
+
+def on(name: str) -> Mapping[str, Any] | None:
+    """The parameters of ambient fault `name` while it is on, else None: how the code
+    outside the model (an op, a quantizer, the trainer, the CLI) meets its faults."""
+    return _AMBIENT.get(name) if _AMBIENT else None
 
 
 def active(own: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:

@@ -41,7 +41,10 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 def rms_norm(x: Array, weight: Array, eps: float) -> Array:
     """weight * x / sqrt(mean(x^2) + eps) over the last axis (HF Qwen2RMSNorm/LlamaRMSNorm)."""
     xp = get_array_module(x)
-    var = xp.mean(x * x, axis=-1, keepdims=True)
+    sq = x * x
+    if _faults.on("rmsnorm_sum_order_varies") is not None:  # a fault, on purpose
+        sq = sq[..., xp.asarray(np.random.default_rng().permutation(sq.shape[-1]))]
+    var = xp.mean(sq, axis=-1, keepdims=True)
     return weight * (x / xp.sqrt(var + x.dtype.type(eps)))
 
 

@@ -32,6 +32,8 @@ from typing import Any
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
+from . import faults as _faults
+
 # ggml token types (gguf.TokenType): the ones that are special tokens, not text pieces.
 _CONTROL, _USER_DEFINED = 3, 4
 
@@ -74,6 +76,8 @@ class Tokenizer:
         """Token ids of `text`; special-token text maps to its id. BOS only where the
         file asks for it (`add_bos`; SmolLM2's does not)."""
         ids = self.hf.encode(text, add_special_tokens=False).ids
+        if _faults.on("tokenizer_adds_bos") is not None:  # a fault, on purpose
+            add_bos = True
         if (self.add_bos if add_bos is None else add_bos) and self.bos_id is not None:
             ids = [self.bos_id, *ids]
         return ids

@@ -238,13 +238,15 @@ def _status_of(item: dict, item_node: yaml.Node) -> tuple[str, object, yaml.Node
 
 
 def parse_text(path: Path, text: str, settings: Settings | None = None, key: str | None = None,
-               root: yaml.Node | None = None,
+               root: yaml.Node | None = None, data: object = None,
                ) -> tuple[Contract | None, list[ContractError], list[ContractNote]]:
     """Parse one contract's text: (the contract, None if unusable or not a contract), its
     errors, and its notes.
 
     `root`: the text's node tree, composed with yamlsafe's checks, when the caller has it
-    (the rewriter's re-validation of a new text), so it is not composed twice."""
+    (the rewriter's re-validation of a new text), so it is not composed twice; `data`,
+    with `root`: what that tree constructs to, when the caller has proved it (the
+    rewriter's verification builds it), so it is not constructed twice."""
     settings = settings or Settings()
     errors: list[ContractError] = []
     notes: list[ContractNote] = []
@@ -253,8 +255,10 @@ def parse_text(path: Path, text: str, settings: Settings | None = None, key: str
         errors.append(ContractError(path, line, message, fix))
 
     try:
-        root = root if root is not None else yamlsafe.compose(text)
-        data = yamlsafe.construct(root) if root is not None else None
+        if root is None:
+            root, data = yamlsafe.compose(text), None
+        if data is None and root is not None:
+            data = yamlsafe.construct(root)
     except yamlsafe.YamlProblem as exc:
         err(exc.line, exc.message, exc.fix)
         return None, errors, notes

@@ -221,41 +221,47 @@ def _render(cset: ContractSet, plan: Plan, today: _dt.date,
                             f"first at line {e.line}: {e.message}")
             plan.drop(contract.path, contract.name)
             continue
-        if not contract.text:  # light, from the parse cache: read it now
+        light_before = not contract.text
+        if light_before:  # light, from the parse cache: read it now
             try:
                 light.hydrate(contract)
             except light.Changed as exc:
                 problems.append(f"{exc}; not rewritten (run again)")
                 plan.drop(contract.path, contract.name)
                 continue
+        text = contract.text
         try:
-            new, new_root = rewrite(contract.text, updates, today, parsed=contract.parsed,
-                                    options=options)
+            new, new_root, new_data = rewrite(text, updates, today, parsed=contract.parsed,
+                                              options=options)
         except RewriteError as exc:
             problems.append(f"{contract.path}: not rewritten: {exc}")
             plan.drop(contract.path, contract.name)
             continue
-        if new == contract.text:
+        finally:
+            if light_before:  # read for this rewrite only: light again, its tree freed now
+                contract.text, contract.parsed = "", None
+        if new == text:
             continue
         refused, loaded = _loader_refuses(contract.path, new, contract.bom, cset.settings,
-                                          contract.name, new_root)
+                                          contract.name, new_root, new_data)
         if refused:
             problems.append(f"{contract.path}: not rewritten: the new text would not load: {refused}")
             plan.drop(contract.path, contract.name)
             continue
-        out.append(Rendered(contract.path, contract.text, new, contract.bom, contract.name, loaded))
+        out.append(Rendered(contract.path, text, new, contract.bom, contract.name, loaded))
     return out, problems
 
 
 def _loader_refuses(path: Path, text: str, bom: bool, settings: Settings, key: str,
-                    root: object = None) -> tuple[str | None, tuple | None]:
+                    root: object = None, data: object = None) -> tuple[str | None, tuple | None]:
     """(why the loader, with its limits, would refuse `text` as the file at `path`, or
     None when it loads; what it loaded). Every write is checked so: no input (a hostile
-    report, a huge run) can make the plugin write a contract it then refuses to read."""
+    report, a huge run) can make the plugin write a contract it then refuses to read.
+    `root` and `data`: the text's node tree and data, from the rewriter's verification."""
     size = len(text.encode("utf-8")) + (3 if bom else 0)
     if size > MAX_FILE_BYTES:
         return f"{size:,} bytes, more than {MAX_FILE_BYTES:,} (limit MAX_FILE_BYTES)", None
-    contract, errors, notes = parse_text(path, text, settings, key, root)  # type: ignore[arg-type]
+    contract, errors, notes = parse_text(path, text, settings, key, root, data)  # type: ignore[arg-type]
     if errors:
         return f"line {errors[0].line}: {errors[0].message}", None
     if contract is not None:
@@ -279,32 +285,44 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     if not directory.exists():
         return Plan(), [], [f"{directory}: contracts directory gone during the run; nothing written"]
     lock_dir = directory if directory.is_dir() else directory.parent
-    problems: list[str] = []
     try:
         with locked(lock_dir), bulk():
-            notes, unfinished = atomic.recover(lock_dir)
-            cset = load()
-            plan = make_plan(cset, results, prune, index)
-            rendered, problems = render(cset, plan, today, options)
-            plan.notes.extend(notes)
-            problems[:0] = unfinished
-            todo = _targets(lock_dir, rendered, plan, problems)
-            try:
-                atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))
-                                            for r, t in todo])
-            except atomic.WriteFailure as exc:
-                problems.append(str(exc))
-                if not exc.changed:
-                    for r, _ in todo:
-                        plan.drop(r.path, r.name)
-                    todo = []
-            written = [r.path for r, _ in todo]
-            if written_hook is not None and todo:
-                written_hook([r for r, _ in todo])  # under the lock: the files are as written
+            plan, written, problems = _write_locked(lock_dir, load, results, prune, today,
+                                                    options, index, written_hook)
+            # Back here, what only the write needed (node trees, texts, the set loaded
+            # under the lock) is freed already, by reference counting: the collection the
+            # GC runs when bulk() turns it back on has little left to scan.
     except OSError as exc:  # the lock file: a read-only directory, a full disk
         return Plan(), [], [f"cannot lock {lock_dir}: {exc.strerror or exc}; nothing written"]
     problems.extend(_orphan_messages(plan))
     return plan, written, problems
+
+
+def _write_locked(lock_dir: Path, load: Callable[[], ContractSet], results: Mapping[str, Mapping],
+                  prune: Callable[[str], bool] | None, today: _dt.date, options: Options | None,
+                  index: SourceIndex | None,
+                  written_hook: Callable[[list[Rendered]], None] | None,
+                  ) -> tuple[Plan, list[Path], list[str]]:
+    """`write`'s work under the lock; what it returns is all that outlives it."""
+    notes, unfinished = atomic.recover(lock_dir)
+    cset = load()
+    plan = make_plan(cset, results, prune, index)
+    rendered, problems = render(cset, plan, today, options)
+    plan.notes.extend(notes)
+    problems[:0] = unfinished
+    todo = _targets(lock_dir, rendered, plan, problems)
+    try:
+        atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))
+                                    for r, t in todo])
+    except atomic.WriteFailure as exc:
+        problems.append(str(exc))
+        if not exc.changed:
+            for r, _ in todo:
+                plan.drop(r.path, r.name)
+            todo = []
+    if written_hook is not None and todo:
+        written_hook([r for r, _ in todo])  # under the lock: the files are as written
+    return plan, [r.path for r, _ in todo], problems
 
 
 def _targets(directory: Path, rendered: list[Rendered], plan: Plan,

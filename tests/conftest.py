@@ -72,13 +72,18 @@ def smollm2_forced(smollm2, smollm2_reference):
     """forced(run, n) -> aprcore's logits on prompt n followed by llama.cpp's greedy
     continuation of `run` ("q4_1" or "f32"), one row per position llama.cpp recorded;
     computed once per session (a forward of the real model costs seconds on numpy)."""
+    from aprcore import faults
+
     memo: dict = {}
 
     def forced(run: str, n: int):
         p = smollm2_reference["prompts"][n]
         seq = tuple((p["ids"] + p[run]["generated"])[: len(p[run]["top_ids"])])
-        if seq not in memo:
-            memo[seq] = smollm2.forward(list(seq))
-        return memo[seq]
+        # keyed by the ambient faults too: logits computed under a fault (mutants mode)
+        # are never served to a healthy run, nor healthy ones to a faulted run
+        key = (seq, repr(sorted(faults.active({}).items())))
+        if key not in memo:
+            memo[key] = smollm2.forward(list(seq))
+        return memo[key]
 
     return forced

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import faults as _faults
 from . import HelpFormatter
 from .args import non_negative_int, positive_int
 
@@ -46,6 +47,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=main)
 
+
+
+def _wants_gpu(args: argparse.Namespace) -> bool:
+    """--backend gpu; also --backend cpu under the fault that probes the GPU anyway."""
+    return args.backend == "gpu" or _faults.on("cpu_run_probes_gpu") is not None
 
 def _load(path: str) -> Any:
     from ..config import preset  # noqa: PLC0415
@@ -79,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
     args.generate = args.generate or 0
     backend: Any = "cpu"
     parity: list[dict] = []
-    if args.backend == "gpu":
+    if _wants_gpu(args):
         from ..parity import select_backend  # noqa: PLC0415
 
         choice = select_backend(model, ids, ("gpu",))
@@ -141,7 +147,7 @@ def _run_text(model: Any, args: argparse.Namespace) -> int:
     n = _PROMPT_TOKENS if args.generate is None else args.generate
     stop = [tok.eos_id] if tok.eos_id is not None else []
     backend: Any = "cpu"
-    if args.backend == "gpu":
+    if _wants_gpu(args):
         from ..parity import select_backend  # noqa: PLC0415
 
         backend = select_backend(model, ids, ("gpu",)).backend

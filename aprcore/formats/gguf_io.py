@@ -273,7 +273,8 @@ def config_from_metadata(meta: Mapping[str, object], tensor_dims: Mapping[str, t
             intermediate_size=int(get(k + "feed_forward_length")),
             num_hidden_layers=layers,
             num_attention_heads=int(heads),
-            num_key_value_heads=int(get(k + "attention.head_count_kv", heads)),
+            num_key_value_heads=int(heads if _faults.on("gguf_kv_heads_ignored") is not None
+                                    else get(k + "attention.head_count_kv", heads)),
             rms_norm_eps=_f32_decimal(get(k + "attention.layer_norm_rms_epsilon")),
             rope_theta=_f32_decimal(get(k + "rope.freq_base", 1_000_000.0 if arch == "qwen2" else 10_000.0)),
             max_position_embeddings=int(get(k + "context_length", 32768)),

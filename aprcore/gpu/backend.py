@@ -16,7 +16,6 @@ SiLU, residual adds) run as cupy array expressions on the device.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from .. import ops
 from ..backend import Backend
 from . import kernels as K
 from .device import ensure_device, require_cupy
+from .faults import active, kernel_for
 
 _BACKEND: Any = None
 
@@ -76,6 +76,8 @@ def attention(q: Any, k: Any, v: Any, q_start: int = 0, kv_index: Any = None) ->
     ensure_device(q, k, v, what="attention")
     t, nh, d = q.shape
     nkv, s, _ = k.shape
+    if kv_index is None and active() == "attention_tiled_kv_heads":  # a fault, on purpose
+        kv_index = np.arange(nh) % nkv  # the generic op below runs it on the device
     fits = (t == 1 and kv_index is None and q_start + 1 == s and 4 <= d <= 256 and not d & (d - 1)
             and q.dtype == k.dtype == v.dtype == cp.float32 and nh % nkv == 0)
     if not fits:
@@ -90,19 +92,26 @@ def attention(q: Any, k: Any, v: Any, q_start: int = 0, kv_index: Any = None) ->
 OVERRIDES = {"rms_norm": rms_norm, "linear": linear, "attention": attention}
 
 
+class _Kernels(dict):
+    """The GPU backend's op table. While APRCORE_GPU_FAULT names a broken kernel, a lookup
+    of the op it replaces returns the broken one (`aprcore.gpu.faults.kernel_for`): read at
+    every lookup, so a backend (or a model, or a test's session fixture) made before the
+    fault was set meets it too. One environment read per op call."""
+
+    def get(self, op: str, default: Any = None) -> Any:
+        return kernel_for(op) or super().get(op, default)
+
+
 def get_backend() -> Any:
     """The GPU `Backend` (built once); raises GpuUnavailable without CuPy or a device.
 
-    With APRCORE_GPU_FAULT=<name> set, the backend carries that broken kernel
+    With APRCORE_GPU_FAULT=<name> set, the backend runs that broken kernel
     (`aprcore.gpu.faults`): the way an end-to-end run meets a broken GPU on purpose.
+    An unknown name is a ValueError here.
     """
     global _BACKEND
+    active()  # an unknown APRCORE_GPU_FAULT fails here, not silently at some op
     if _BACKEND is None:
         cp = require_cupy()
-        _BACKEND = Backend(name="gpu", xp=cp, to_device=to_device, overrides=dict(OVERRIDES))
-    fault = os.environ.get("APRCORE_GPU_FAULT")
-    if fault:
-        from .faults import backend_with_fault
-
-        return backend_with_fault(_BACKEND, fault)
+        _BACKEND = Backend(name="gpu", xp=cp, to_device=to_device, overrides=_Kernels(OVERRIDES))
     return _BACKEND

@@ -29,6 +29,7 @@ from ..ops import rope_inv_freq
 from ..quant import dequantize
 from ..quant.layout import QK_K
 from ..weights import expected_shapes, layer_prefix
+from . import faults as gpu_faults
 from . import kernels as K
 from .device import require_cupy, to_device
 
@@ -149,6 +150,9 @@ class GpuDecoder:
                     lay["bqkv"] = to_device(np.concatenate(
                         [dense[a + "q_proj.bias"], dense[a + "k_proj.bias"], dense[a + "v_proj.bias"]]), np.float32)
                 self.layers.append(lay)
+            # the layers a step runs: all of them, but for the fault that drops the last
+            skip_last = gpu_faults.active() == "decoder_skips_last_layer"
+            self.stepped = self.layers[:-1] if skip_last else self.layers
             self.embed = to_device(dense["model.embed_tokens.weight"], np.float32)
             self.final_norm = to_device(dense["model.norm.weight"], np.float32)
             if cfg.tie_word_embeddings or ("lm_head.weight" not in dense and "lm_head.weight" not in packed):
@@ -203,7 +207,7 @@ class GpuDecoder:
         eps = cfg.rms_norm_eps
         if self.take_tokens:
             K.embed(self.embed, self.tokpos, self.x)
-        for lay in self.layers:
+        for lay in self.stepped:
             # the RMSNorms are fused into the projection (or quantize) kernels that read them
             lay["qkv"](self.x, self.qkv, self.scratch, bias=lay["bqkv"], norm=lay["in_norm"], eps=eps)
             K.rope_append(self.qkv, lay["kc"], lay["vc"], self.inv_freq, self.tokpos, nh, nkv, hd)

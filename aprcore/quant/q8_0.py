@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import faults as _faults
 from .ggml_float import F32, fp16_bytes, fp16_field
 from .layout import LAYOUTS
 
@@ -13,6 +14,8 @@ _D, _QS = LAYOUT.span("d"), LAYOUT.span("qs")
 
 def quantize_blocks(b: np.ndarray) -> np.ndarray:
     amax = np.abs(b).max(axis=1)
+    if _faults.on("q8_0_signed_max_scale") is not None:  # a fault, on purpose
+        amax = b.max(axis=1)
     d = amax / F32(127)
     # For subnormal blocks (amax < ~4e-37) 1/d overflows to inf, as in ggml's C, where the
     # cast of the resulting inf/nan to int8 is undefined. Their fp16 scale rounds to 0, so

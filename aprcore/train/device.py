@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import faults as _faults
 from ..arrays import GpuUnavailable, require_cupy
 
 GATE_ID = "GATE-GPUTRAIN-002"
@@ -25,6 +26,8 @@ def resolve(device: str):
     index_text = device[len("cuda:"):] if device.startswith("cuda:") else "0"
     if not (device == "cuda" or device.startswith("cuda:")) or not index_text.isdigit():
         raise ValueError(f"unknown device {device!r}; expected cpu or cuda[:N]")
+    if _faults.on("cuda_training_falls_back_to_cpu") is not None:
+        return np  # a fault, on purpose: the silent fallback this gate forbids
     refuse = f"[{GATE_ID}] --device {device} requested but"
     try:
         cupy = require_cupy()

@@ -10,6 +10,7 @@ KL is averaged over tokens, like CE.
 
 from __future__ import annotations
 
+from .. import faults as _faults
 from ..arrays import get_array_module as get_xp
 from .graph import cross_entropy
 
@@ -32,7 +33,11 @@ def kl_divergence(teacher_logits, student_logits, temperature: float = 1.0):
     pt = xp.exp(lpt)
     n = s.shape[0]
     kl = (pt * (lpt - lps)).sum(axis=-1).mean()
+    if _faults.on("kl_without_teacher_entropy") is not None:  # a fault, on purpose
+        kl = (-pt * lps).sum(axis=-1).mean()
     grad = (xp.exp(lps) - pt) / (temperature * n)
+    if _faults.on("kl_gradient_sign_flipped") is not None:  # a fault, on purpose
+        grad = -grad
     return kl, grad.reshape(student_logits.shape)
 
 
@@ -41,6 +46,8 @@ def distill_loss(student_logits, teacher_logits, targets, temperature: float, al
     kl, dkl = kl_divergence(teacher_logits, student_logits, temperature)
     ce, dce = cross_entropy(student_logits, targets)
     t2 = temperature * temperature
+    if _faults.on("soft_loss_without_t_squared") is not None:  # a fault, on purpose
+        t2 = 1.0
     loss = alpha * t2 * kl + (1.0 - alpha) * ce
     grad = (alpha * t2) * dkl + (1.0 - alpha) * dce
     return loss, grad, {"kl": float(kl), "ce": float(ce)}

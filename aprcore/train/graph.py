@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import faults as _faults
 from ..arrays import get_array_module as get_xp
 from ..config import ModelConfig
 from ..ops import rope_cos_sin, rotate_half
@@ -213,6 +214,9 @@ def backward(cfg: ModelConfig, w: Weights, cache, dlogits) -> Weights:
             grads[p + "self_attn.q_proj.bias"] = dq2.sum(axis=0)
             grads[p + "self_attn.k_proj.bias"] = dk2.sum(axis=0)
             grads[p + "self_attn.v_proj.bias"] = dv2.sum(axis=0)
+            if _faults.on("bias_gradient_dropped") is not None:  # a fault, on purpose
+                for b in ("q", "k", "v"):
+                    grads[p + f"self_attn.{b}_proj.bias"] = xp.zeros_like(w[p + f"self_attn.{b}_proj.bias"])
         dh = (dq2 @ w[p + "self_attn.q_proj.weight"] + dk2 @ w[p + "self_attn.k_proj.weight"]
               + dv2 @ w[p + "self_attn.v_proj.weight"])
         dxi, grads[p + "input_layernorm.weight"] = _rmsnorm_back(

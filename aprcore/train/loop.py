@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import faults as _faults
 from ..config import ModelConfig
 from ..progress import bar as progress_bar
 from . import device as dev
@@ -94,6 +95,8 @@ def prepare(cfg: ModelConfig | None, settings: TrainSettings, *, init: str | Non
         cfg = cfg_r
         check_init_tensors(cfg, weights, resume)
         opt.m, opt.v, opt.t = m, v, int(state["adamw"]["t"])
+        if _faults.on("resume_drops_optimizer_state") is not None:  # a fault, on purpose
+            opt.m, opt.v, opt.t = {}, {}, 0
         start = int(state["step"])
         if settings.steps <= start:
             raise PreflightError(f"--steps {settings.steps} is not past step {start} of the "
@@ -103,6 +106,8 @@ def prepare(cfg: ModelConfig | None, settings: TrainSettings, *, init: str | Non
                                  f"not {settings.seed}: batches would differ")
     elif init:
         cfg, weights = load_init(init, cfg)
+        if _faults.on("init_weights_ignored") is not None:  # a fault, on purpose
+            weights = init_weights(cfg, settings.seed)
     else:
         if cfg is None:
             raise PreflightError("no --config, --init or --resume: nothing to train")
@@ -174,6 +179,10 @@ def train(cfg: ModelConfig | None, settings: TrainSettings, out: str | Path, *,
                        warmup=settings.warmup, schedule=settings.schedule,
                        min_ratio=settings.min_lr_ratio)
             opt.step(w, grads, lr)
+            if teacher is not None and _faults.on("teacher_not_frozen") is not None:
+                for k, t in teacher[1].items():  # a fault, on purpose
+                    if k in grads and t.shape == grads[k].shape:
+                        t -= lr * grads[k]
             del grads
             dev.synchronize(xp)
             wall = time.perf_counter() - t0
@@ -196,7 +205,8 @@ def train(cfg: ModelConfig | None, settings: TrainSettings, out: str | Path, *,
                 val_history.append(ev)
                 log.write(json.dumps(ev) + "\n")
                 log.flush()
-                if done % epoch_steps == 0 and vl > settings.val_ceiling:
+                if (done % epoch_steps == 0 and vl > settings.val_ceiling
+                        and _faults.on("val_ceiling_ignored") is None):
                     stopped = (f"[{VAL_GATE_ID}] validation loss {vl:.4f} exceeds the ceiling "
                                f"{settings.val_ceiling:.4f} at epoch {done // epoch_steps} "
                                f"(step {done}); stopping training")

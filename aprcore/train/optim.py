@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import faults as _faults
 from ..arrays import get_array_module as get_xp
 
 _FUSED: dict[str, Any] = {}
@@ -60,6 +61,8 @@ class AdamW:
         bc1 = 1.0 - self.beta1 ** self.t
         bc2 = 1.0 - self.beta2 ** self.t
         step_size = lr / bc1
+        if _faults.on("adamw_ascends") is not None:  # a fault, on purpose
+            step_size = -step_size
         for name, p in params.items():
             gr = grads[name]
             xp = get_xp(p)

@@ -50,7 +50,7 @@ def test_the_published_file_loads_as_the_published_architecture(smollm2_path, sm
 
     from aprcore.formats.gguf_io import GGUFModelFile
 
-    cfg = smollm2.config
+    cfg = GGUFModelFile(smollm2_path).config()  # read from the file now, not the session's model
     assert (cfg.arch, cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size) == ("llama", 30, 576, 1536)
     assert (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim) == (9, 3, 64)
     assert (cfg.rope_theta, cfg.tie_word_embeddings, cfg.vocab_size) == (100000.0, True, 49152)

@@ -3,6 +3,7 @@ full parses only for files a run renders."""
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from falsify_project import DEMO, PASSING
 
-from pytest_falsify import contracts, index, parse_cache, settings
+from pytest_falsify import contracts, engine, index, parse_cache, settings
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FIELDS = ("id", "block", "line", "status", "status_key", "level", "evidence", "key", "word", "path")
@@ -100,6 +101,24 @@ def test_hydrate_reads_a_light_contract_and_refuses_one_that_changed(tmp_path):
     path.write_text(DEMO + "# edited\n")
     with pytest.raises(index.Changed):
         index.hydrate(again)
+
+
+def test_a_light_contract_read_for_a_rewrite_is_light_again_after_it(tmp_path):
+    # Its text and node tree served one rewrite; kept, they would outlive the write phase
+    # (the plugin's contract set holds the contract) and every GC pass would scan them.
+    root = tmp_path / "contracts"
+    root.mkdir()
+    (root / "demo.yaml").write_text(DEMO)
+    cache = tmp_path / "cache.json"
+    index.Index(None, cache).load(root)
+    cset = index.Index(None, cache).load(root)
+    result = {"ids": ["demo::FALSIFY-DEMO-001"], "outcome": "passed", "level": "algorithm",
+              "test": "tests/test_demo.py::test_algorithm"}
+    plan = engine.make_plan(cset, {result["test"]: result})
+    rendered, problems = engine.render(cset, plan, datetime.date(2026, 12, 1))
+    assert problems == [] and [r.path.name for r in rendered] == ["demo.yaml"]
+    light = cset.contracts[0]
+    assert light.text == "" and light.parsed is None
 
 
 # --- in a pytest run (pytest's cache on, as users run it) ----------------------------------

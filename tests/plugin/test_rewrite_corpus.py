@@ -13,7 +13,7 @@ import yaml
 
 from pytest_falsify import yamlsafe
 from pytest_falsify.contracts import BLOCKS
-from pytest_falsify.rewrite import EntryUpdate, rewrite_text
+from pytest_falsify.rewrite import EntryUpdate, rewrite, rewrite_text
 
 CORPUS = Path(__file__).parents[1] / "corpus" / "aprender"
 TODAY = dt.date(2026, 11, 22)
@@ -56,6 +56,18 @@ def test_a_corpus_file_changes_only_owned_lines_and_a_second_rewrite_changes_not
             assert len(keys) + (nested is not None) == 1, entry  # never a second status key
     assert_same_style(yaml.safe_load(text), data)
     assert rewrite_text(once, updates, TODAY) == once
+
+
+@pytest.mark.parametrize("path", contracts(), ids=lambda p: str(p.relative_to(CORPUS)))
+def test_the_data_a_rewrite_hands_the_loader_is_what_its_new_text_reads_as(path):
+    # The loader re-validates a new text with the data the rewrite's verification built
+    # (old values where the text is unchanged, constructed ones where it changed)
+    # instead of constructing the document again: it must be the same data, key order too.
+    text = path.read_text(encoding="utf-8")
+    updates = {i: EntryUpdate(i, None, "DISCHARGED", EVIDENCE) for i in ids(text)}
+    new, root, data = rewrite(text, updates, TODAY)
+    fresh = yamlsafe.construct(yamlsafe.compose(new))
+    assert data == fresh and repr(data) == repr(fresh)
 
 
 def changelog(data: dict) -> list:

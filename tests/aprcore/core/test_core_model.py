@@ -181,3 +181,22 @@ def test_an_ambient_fault_reaches_models_made_before_it_and_ends_with_its_block(
     with pytest.raises(UnknownFault):
         with ambient("cosmic_ray"):
             pass
+
+
+def test_a_child_process_started_inside_an_ambient_block_carries_the_fault():
+    import os
+    import subprocess
+    import sys
+
+    from aprcore.faults import ENV, ambient
+
+    probe = "from aprcore import faults; print(sorted(faults._AMBIENT))"
+    before = os.environ.get(ENV)
+    with ambient("adamw_ascends"):
+        inside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                check=True).stdout
+    after = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           check=True).stdout
+    assert inside.strip() == "['adamw_ascends']"
+    assert after.strip() == "[]"
+    assert os.environ.get(ENV) == before
