@@ -715,7 +715,8 @@ class FalsifySession:
                                   strict=config.option.falsify_strict,
                                   stale=[s["id"] for s in self.stale],
                                   vacuous=[f["id"] for f in self.falsifiable
-                                           if f["state"] == falsifiable.VACUOUS]), limit):
+                                           if f["state"] == falsifiable.VACUOUS],
+                                  long_lists=None if limit is None else summary.LONG_LISTS), limit):
             tr.write_line(line, red=line.startswith("FALSIFIED"))
         for line in summary.fold(summary.falsifiable_lines(
                 self.falsifiable, self.lint, self.mode == "mutants"), limit):

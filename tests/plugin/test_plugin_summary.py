@@ -4,6 +4,7 @@ with its denominators, after pytest's `-ra` lines, and GPU counts that match the
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from falsify_project import DEMO
 
@@ -112,3 +113,20 @@ def test_folding_keeps_short_runs_and_lines_of_other_kinds():
     assert fold(["x: 1", "x: 2", "x: 3", "y"], 2) == ["x: 1", "x: 2", "... and 1 more 'x' lines "
                                                      "(-v shows them all; --falsify-report lists them)", "y"]
     assert fold(["x: 1", "x: 2", "x: 3"], None) == ["x: 1", "x: 2", "x: 3"]
+
+
+def test_long_lists_of_transitions_rows_and_written_files_are_cut_at_fifty_with_a_count():
+    from pytest_falsify.engine import Plan, Transition
+    from pytest_falsify.summary import lines
+
+    plan = Plan()
+    plan.transitions = [Transition(f"c{i:03d}", f"c{i:03d}::F-1", "UNBOUND", "DISCHARGED")
+                        for i in range(60)]
+    plan.statuses = {f"c{i:03d}::F-1": (f"c{i:03d}", "UNBOUND", "DISCHARGED") for i in range(60)}
+    written = [Path(f"/x/c{i:03d}.yaml") for i in range(60)]
+    out = lines(plan, "write", written, [], [], 0, long_lists=50)
+    assert sum(line.startswith("  c") and "->" in line for line in out) == 50
+    assert "  ... and 10 more transitions (-v lists them all; so does --falsify-report)" in out
+    assert "  ... and 10 more changed contracts (their rows) (-v lists them all; so does --falsify-report)" in out
+    assert "  ... and 10 more files (-v lists them all; so does --falsify-report)" in out
+    assert len(lines(plan, "write", written, [], [], 0)) > len(out) + 25  # None: every line
