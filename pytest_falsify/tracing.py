@@ -2,7 +2,9 @@
 
 Tracing is on only inside a bound test's own phases (setup, call, teardown hooks), not in
 the plugin's report hooks between them and not for unbound tests, so the rest of the run
-pays nothing. The fingerprints are computed once, at the end of the run
+pays nothing. The windows are the innermost wrappers (trylast): other plugins' wrappers
+(capture, logging, faults) run outside them, untraced; the test, its fixtures and the
+plain hook implementations run inside. The fingerprints are computed once, at the end of the run
 (`TestTracer.fingerprints`): the plugin adds them to its results, or, in an xdist worker,
 sends them to the controller in `workeroutput`.
 """
@@ -72,14 +74,14 @@ class TestTracer:
         return {nodeid: F.fingerprint(lines, self.index, self.skip)
                 for nodeid, lines in self.tracer.lines_by_test().items()}
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item):
         return (yield from self._window(item, "setup"))
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item):
         return (yield from self._window(item, "call"))
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item, nextitem):
         return (yield from self._window(item, "teardown"))
