@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fnmatch
+import functools
 import gc
 import os
 from collections.abc import Iterator
@@ -106,9 +107,10 @@ class Entry:
         """The qualified id `KEY::ID`, unique across the contracts directory."""
         return f"{self.key}{SEP}{self.id}"
 
-    @property
+    @functools.cached_property
     def stored_tests(self) -> list[dict]:
-        """Evidence records the plugin wrote earlier (one per bound test)."""
+        """Evidence records the plugin wrote earlier (one per bound test); read once (an
+        entry is never edited in place: a rewrite loads new entries)."""
         ev = self.evidence
         if isinstance(ev, dict) and isinstance(ev.get("tests"), list):
             return [t for t in ev["tests"] if isinstance(t, dict) and isinstance(t.get("test"), str)]

@@ -58,35 +58,60 @@ def _dedent(lines: list[str]) -> list[str]:
 
 @dataclass
 class FileIndex:
-    """Function spans of one source file and the digest of each (plus `<module>`)."""
+    """Function spans of one source file, the digest of each (plus `<module>`), and which
+    of them cannot fail (the static vacuity lint's verdict, vacuity.body_can_fail)."""
 
     starts: list[int] = field(default_factory=list)  # sorted start lines (decorators included)
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, qualname)
     digests: dict[str, str] = field(default_factory=dict)
+    cannot_fail: frozenset[int] = frozenset()  # start lines of defs whose body cannot fail
 
     @classmethod
     def parse(cls, text: str) -> FileIndex:
+        from .vacuity import body_can_fail
+
         tree = ast.parse(text)
         lines = text.splitlines()
         spans: list[tuple[int, int, str]] = []
+        cannot: set[int] = set()
 
         def walk(body: list[ast.stmt], prefix: str) -> None:
             for node in body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
                     spans.append((start, node.end_lineno or node.lineno, prefix + node.name))
+                    if not body_can_fail(node):
+                        cannot.add(start)
                 elif isinstance(node, ast.ClassDef):
                     walk(node.body, f"{prefix}{node.name}.")
 
         walk(tree.body, "")
         spans.sort()
-        idx = cls([s for s, _, _ in spans], spans, {})
+        idx = cls([s for s, _, _ in spans], spans, {}, frozenset(cannot))
         inside = set()
         for start, end, name in spans:
             idx.digests[name] = _digest(_dedent(lines[start - 1:end]))
             inside.update(range(start, end + 1))
         idx.digests[MODULE] = _digest(ln for i, ln in enumerate(lines, 1) if i not in inside)
         return idx
+
+    def to_record(self) -> dict:
+        """A JSON value for the source cache."""
+        return {"spans": [list(s) for s in self.spans], "digests": self.digests,
+                "cannot_fail": sorted(self.cannot_fail)}
+
+    @classmethod
+    def from_record(cls, rec: object) -> FileIndex | None:
+        """The index a record holds, or None when it is not one (a cache is never trusted)."""
+        try:
+            spans = [(int(s), int(e), str(n)) for s, e, n in rec["spans"]]  # type: ignore[index]
+            digests = {str(k): str(v) for k, v in rec["digests"].items()}  # type: ignore[index]
+            cannot = frozenset(int(x) for x in rec["cannot_fail"])  # type: ignore[index]
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return None
+        if MODULE not in digests or spans != sorted(spans):
+            return None
+        return cls([s for s, _, _ in spans], spans, digests, cannot)
 
     def owner(self, line: int) -> str:
         """The function a line belongs to, or `<module>`."""
@@ -97,20 +122,52 @@ class FileIndex:
                 return name
         return MODULE
 
+    def can_fail(self, first_line: int, name: str) -> bool | None:
+        """Whether the def named `name` starting at `first_line` (co_firstlineno) can fail;
+        None when the file has no such def at its top level or in a class."""
+        i = bisect.bisect_left(self.starts, first_line)
+        while i < len(self.spans) and self.spans[i][0] == first_line:
+            if self.spans[i][2].rpartition(".")[2] == name:
+                return first_line not in self.cannot_fail
+            i += 1
+        return None
+
+
+#: Source-cache records depend on these modules' code (the digests and the lint's rules).
+_SOURCE_CACHE_CODE = ("fingerprint.py", "vacuity.py")
+SOURCE_CACHE_FILE = "source-cache.json"
+
+
+def source_cache(path: Path | None):
+    """The parse cache (parse_cache.py) of Python source files at `path` (None: none)."""
+    if path is None:
+        return None
+    from .parse_cache import ParseCache
+
+    h = hashlib.blake2b(digest_size=16)
+    for name in _SOURCE_CACHE_CODE:
+        h.update((Path(__file__).resolve().parent / name).read_bytes())
+    return ParseCache(path, h.hexdigest())
+
 
 class SourceIndex:
-    """Parsed source files under a root, each read once (None when missing or unparsable)."""
+    """Parsed source files under a root, each read once (None when missing or unparsable),
+    through a source cache when given one: an unchanged file is then not parsed at all."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache=None) -> None:
         self.root = Path(root)
+        self.cache = cache
         self._files: dict[str, FileIndex | None] = {}
         self._old: dict[tuple[str, str], FileIndex | None] = {}
+        self._rel: dict[str, str | None] = {}
 
     def rel(self, path: str) -> str | None:
-        try:
-            return Path(os.path.relpath(path, self.root)).as_posix()
-        except ValueError:
-            return None
+        if path not in self._rel:  # once per path: relpath is slow, and 8,930 tests ask
+            try:
+                self._rel[path] = Path(os.path.relpath(path, self.root)).as_posix()
+            except ValueError:
+                self._rel[path] = None
+        return self._rel[path]
 
     def at_commit(self, commit: str, rel: str) -> FileIndex | None:
         """The file as it was at `commit` (git), parsed; None when git cannot say."""
@@ -125,12 +182,37 @@ class SourceIndex:
 
     def file(self, rel: str) -> FileIndex | None:
         if rel not in self._files:
-            try:
-                text = (self.root / rel).read_text(encoding="utf-8")
-                self._files[rel] = FileIndex.parse(text)
-            except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-                self._files[rel] = None
+            self._files[rel] = self._load(self.root / rel)
         return self._files[rel]
+
+    def _load(self, path: Path) -> FileIndex | None:
+        try:
+            st = os.stat(path)
+            data = None
+            if self.cache is not None:
+                value, data = self.cache.lookup(str(path), st, path.read_bytes)
+                if value is False:  # recorded as unparsable
+                    return None
+                if value is not None and (fi := FileIndex.from_record(value)) is not None:
+                    return fi
+            if data is None:
+                data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            fi = FileIndex.parse(data.decode("utf-8"))
+        except (UnicodeDecodeError, SyntaxError, ValueError):
+            fi = None
+        if self.cache is not None:
+            self.cache.store(str(path), st, data, fi.to_record() if fi is not None else False)
+        return fi
+
+    def save(self) -> None:
+        """Write the source cache back (best effort), without files that are gone."""
+        if self.cache is None:
+            return
+        self.cache.forget_except({k for k in self.cache.records if os.path.exists(k)})
+        self.cache.save()
 
 
 def file_digest(fi: FileIndex, names: Iterable[str]) -> str | None:
@@ -262,13 +344,14 @@ def tree_state(root: Path) -> TreeState:
 # --- coverage.py: the lines each test runs -----------------------------------------------------
 
 class Tracer:
-    """coverage.py measuring one test at a time, under one dynamic context per test.
+    """coverage.py measuring bound tests only, under one dynamic context per test.
 
-    Running only inside a bound test's phases (`start`, `pause`, `resume`, `stop`), so the
-    rest of the run pays nothing; one Coverage object per process (xdist workers each
-    have their own, so nothing is shared between processes).
-    A context per test instead of erasing the data between tests: erasing re-initialises
-    coverage (~10 ms a test), a context switch costs ~0.5 ms.
+    Running only inside a bound test's phases (`start`, `pause`, `resume`), so the rest of
+    the run pays nothing; one Coverage object per process (xdist workers each have their
+    own, so nothing is shared between processes). The lines are read once, for every
+    test, at the end of the run (`lines_by_test`): reading one context per test costs a
+    regex over every context so far (quadratic: 27 s for 8,930 tests), erasing between
+    tests re-creates coverage's database (~0.3 ms a test); a context switch is ~0.01 ms.
     """
 
     def __init__(self, root: Path, omit: Iterable[str] = ()) -> None:
@@ -284,16 +367,17 @@ class Tracer:
             "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
             "couldnt-parse", "already-imported"])
         self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
-        self._n = 0
+        self._contexts: dict[str, str] = {}  # test key -> its context
 
-    def start(self) -> None:
-        """Begin a new test's context."""
-        self._n += 1
-        self.resume()
+    def start(self, key: str) -> None:
+        """Begin test `key` in its context (a rerun of the same key adds to it)."""
+        self._cov.start()
+        # The context stays coverage's current one through pauses: lines are filed under
+        # it when coverage flushes, which it does at the next switch or at the end.
+        self._cov.switch_context(self._contexts.setdefault(key, f"t{len(self._contexts) + 1}"))
 
     def resume(self) -> None:
         self._cov.start()
-        self._cov.switch_context(f"t{self._n}")
 
     def pause(self) -> None:
         self._cov.stop()
@@ -304,20 +388,21 @@ class Tracer:
         from . import tracing
 
         here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
-        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause", "stop")] + [
+        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause")] + [
             (hooks, "TestTracer._window")]
 
-    def stop(self) -> dict[str, list[int]]:
-        """End the test: {absolute path: executed lines} of its context."""
-        self._cov.stop()
+    def lines_by_test(self) -> dict[str, dict[str, list[int]]]:
+        """{test key: {absolute path: executed lines}} for every test started; one pass
+        over coverage's data, file by file."""
+        if not self._contexts:
+            return {}
         data = self._cov.get_data()
-        data.set_query_contexts([f"^t{self._n}$"])
-        out = {}
+        by_context: dict[str, dict[str, list[int]]] = {}
         for f in data.measured_files():
-            lines = data.lines(f)
-            if lines:
-                out[f] = lines
-        return out
+            for line, contexts in data.contexts_by_lineno(f).items():
+                for c in contexts:
+                    by_context.setdefault(c, {}).setdefault(f, []).append(line)
+        return {key: by_context.get(c, {}) for key, c in self._contexts.items()}
 
 
 def foreign_coverage() -> bool:

@@ -47,7 +47,7 @@ from . import (
 from . import fingerprint as F
 from . import verdict as V
 from .blocking import Blocked
-from .contracts import LEVELS, ContractError, ContractSet, load_dir
+from .contracts import LEVELS, ContractError, ContractSet, bulk, load_dir
 from .records import Binding, BindingRun, TestResult
 from .rewrite import Options
 
@@ -56,6 +56,23 @@ MODES = ("write", "check", "report", "mutants")
 WRITING = ("write", "mutants")
 _FREEZE_AT = 200  # contracts
 _INFO = pytest.StashKey[Binding]()
+
+_PROPS_AT_CALL = pytest.StashKey[int]()
+
+
+def _tells(item: pytest.Item, rep) -> bool:
+    """Whether a phase report of a bound test can change its result: the call, a setup or
+    teardown that did not pass, and a teardown that carries mutants results or metrics
+    recorded after the call. A passing setup or teardown adds nothing, and skipping it
+    saves two thirds of the per-report work (and the dicts every report would keep)."""
+    if rep.when == "call":
+        item.stash[_PROPS_AT_CALL] = len(item.user_properties)
+        return True
+    if not rep.passed:
+        return True
+    return rep.when == "teardown" and (
+        mutants.RESULTS in item.stash
+        or len(item.user_properties) > item.stash.get(_PROPS_AT_CALL, 0))
 #: our options that take a value; as a separate argument pytest misreads it (rootdir.py)
 _VALUE_OPTIONS = ("--contracts", "--falsify-report", "--falsify-gpus", "--falsify-html")
 #: Our ini options and command-line options (dest names): setting any of them, or having a
@@ -94,7 +111,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "(auto: every GPU; N: the first N; or a list); default: ini falsify_gpus")
     g.addoption("--falsify-fingerprint", default=None, choices=("auto", "on", "off"),
                 help="fingerprint the code each bound test runs (coverage.py); auto: on in "
-                     "write, report and mutants modes, off in check")
+                     "write and mutants modes and in report mode with --falsify-report, "
+                     "where the evidence is kept; off in check")
     # Defaults are "not set" values: a set option is what turns the plugin on (activation.py).
     parser.addini(settings.CONTRACTS, settings.INI_HELP[settings.CONTRACTS], default="")
     for name in (settings.EXCLUDE, settings.STATUS_MAP):
@@ -165,13 +183,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "falsify-session")
 
 
-def _parse_cache_path(config: pytest.Config) -> Path | None:
-    """The parse cache inside pytest's cache directory; None without the cacheprovider."""
+def _parse_cache_path(config: pytest.Config, name: str = parse_cache.FILE_NAME) -> Path | None:
+    """A cache file inside pytest's cache directory; None without the cacheprovider."""
     cache = getattr(config, "cache", None)
     if cache is None:
         return None
     try:
-        return cache.mkdir("falsify") / parse_cache.FILE_NAME
+        return cache.mkdir("falsify") / name
     except OSError:  # an unwritable cache directory: run without the cache
         return None
 
@@ -218,6 +236,8 @@ class FalsifySession:
         self.decision: gate.Gate | None = None
         self.cset: ContractSet | None = None
         self.tracer: tracing.TestTracer | None = None
+        #: node id -> the code the bound test ran (this process's tracer, or the workers')
+        self.fingerprints: dict[str, dict[str, str]] = {}
         self.fault_runner: mutants.FaultRunner | None = None
         self.lint: dict[str, str] = {}  # node id -> vacuity flag
         self.falsifiable: list[falsifiable.FalsifiableState] = []
@@ -226,6 +246,9 @@ class FalsifySession:
         self._frozen = False
         self.settings = settings.from_values(config.getini, config.inipath)
         self.index = index.Index(self.settings, _parse_cache_path(config))
+        #: the run's Python sources (lint, fingerprints, staleness), parsed once, cached
+        self.sources = F.SourceIndex(config.rootpath, F.source_cache(
+            _parse_cache_path(config, F.SOURCE_CACHE_FILE)) if self.mode is not None else None)
         if self.mode is not None or self.dir.exists():
             # Contract errors never raise here: they must not stop the tests (a warning
             # block without --falsify; the falsify modes skip or fail on them at the end).
@@ -250,13 +273,16 @@ class FalsifySession:
                   or "auto")
         if choice not in ("auto", "on", "off"):
             raise pytest.UsageError(f"falsify_fingerprint = {choice!r}: use auto, on or off")
-        if choice == "off" or self.mode is None or (choice == "auto" and self.mode == "check"):
+        # auto: trace where this run's evidence is kept (written, or a report file to apply
+        # later); a report mode without a file keeps nothing, and check never records.
+        kept = self.mode in WRITING or (self.mode == "report" and bool(self.config.option.falsify_report))
+        if choice == "off" or self.mode is None or (choice == "auto" and not kept):
             return
         why = tracing.availability()
         if why:
             self.problems.append(why)
             return
-        self.tracer = tracing.TestTracer(self.config.rootpath)
+        self.tracer = tracing.TestTracer(self.config.rootpath, self.sources)
         self.config.pluginmanager.register(self.tracer, "falsify-tracer")
 
     # --- collection (runs in xdist workers, never in the controller) -------------------
@@ -349,7 +375,7 @@ class FalsifySession:
             ids = qids
         info: BindingRun = {"ids": ids, "level": level, "gpu": is_gpu}
         if self.mode is not None:
-            flag = vacuity.lint(getattr(item, "obj", None))
+            flag = vacuity.lint(getattr(item, "obj", None), self.sources)
             if flag:
                 info["lint"] = flag
         if self.fault_runner is not None:
@@ -423,7 +449,8 @@ class FalsifySession:
         if props:
             rep.user_properties = [(k, evidence.plain(v)) for k, v in props]
         info = item.stash.get(_INFO, None)
-        if info is not None and self.mode is not None:  # without a mode no one reads it
+        # Without a mode no one reads it; and only reports that can change the result
+        if info is not None and self.mode is not None and _tells(item, rep):
             data: BindingRun = dict(info)
             if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
                 data["blocked"] = str(call.excinfo.value.msg or "")
@@ -432,9 +459,6 @@ class FalsifySession:
                 if ok:
                     data["device"] = {k: v for k, v in dev.items() if k != "count"}
             if rep.when == "teardown":
-                fp = item.stash.get(tracing.FINGERPRINT, None)
-                if fp is not None:
-                    data["fingerprint"] = fp
                 tried = item.stash.get(mutants.RESULTS, None)
                 if tried is not None:
                     data["mutants"] = tried
@@ -482,8 +506,6 @@ class FalsifySession:
             self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
         r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
         r = self.results[report.nodeid] = outcome.classify(r, report, info)
-        if info.get("fingerprint") is not None:
-            r["fingerprint"] = info["fingerprint"]
         if info.get("mutants") is not None:
             r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
         if info.get("lint"):
@@ -499,15 +521,29 @@ class FalsifySession:
             self._worker_lost = True
             return
         self.children.update(children)
+        self.fingerprints.update(out.get("falsify_fingerprints") or {})
 
     # --- the end ----------------------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        # The end of a run allocates per claim (results, the plan, states) while the run's
+        # own objects (items, reports) are alive: with the cyclic GC on, that triggers full
+        # collections rescanning all of them (~0.2 s on 8,930 tests). The data is acyclic.
+        with bulk():
+            self._finish(session, exitstatus)
+
+    def _finish(self, session: pytest.Session, exitstatus) -> None:
+        if self.tracer is not None:  # computed once, for every test: see tracing.py
+            self.fingerprints.update(self.tracer.fingerprints())
         if self.is_worker:
             self.config.workeroutput["falsify_children"] = self.children
+            self.config.workeroutput["falsify_fingerprints"] = self.fingerprints
             return
         if self.mode is None:
             return
+        for nodeid, fp in self.fingerprints.items():
+            if nodeid in self.results:
+                self.results[nodeid]["fingerprint"] = fp
         prov = evidence.provenance(str(self.config.rootpath), self.config.invocation_params.args)
         if exitstatus not in _WRITE_EXIT or self.collect_errors:
             self.problems.append("run interrupted or collection errors: nothing written")
@@ -526,7 +562,7 @@ class FalsifySession:
             r.update(stamp)
             if tree.dirty and set(r.get("fingerprint") or ()) & tree.dirty:
                 r["dirty"] = True
-        index = F.SourceIndex(root)
+        index = self.sources
         prune = self._pruner()
         today = evidence.today()
         drift: list[str] = []
@@ -624,6 +660,8 @@ class FalsifySession:
         return lambda test: pruning.is_gone(test, children, exists)
 
     def pytest_unconfigure(self, config) -> None:
+        if self.mode is not None:  # what the run parsed of its Python sources, for the next
+            self.sources.save()
         # Drop the parsed contracts first: they hold no cycles, so refcounting frees them
         # at once, and pytest's final gc.collect() calls do not rescan them.
         self.cset = self.plan = None
@@ -643,7 +681,8 @@ class FalsifySession:
         if self.mode is None:
             self._error_block(terminalreporter)
             return
-        self._summary(terminalreporter, config)
+        with bulk():  # as in pytest_sessionfinish
+            self._summary(terminalreporter, config)
 
     def _error_block(self, tr) -> None:
         """Contract errors without --falsify: once, in the controller; the tests ran."""
@@ -669,17 +708,20 @@ class FalsifySession:
         inert = [r for r in self.results.values() if r["outcome"] in (V.ERROR, V.XFAIL, V.XPASS)]
         entries = [e for c in self.cset.contracts for e in c.entries] if self.cset else []
         mode = "write" if self.mode in WRITING else self.mode
-        for line in summary.lines(self.plan, mode, self.written, self.problems,
+        limit = None if config.option.verbose > 0 else summary.FOLD_AT
+        for line in summary.fold(summary.lines(self.plan, mode, self.written, self.problems,
                                   self.crashed, len(self.gpu_not_run), inert,
                                   entries=entries, results=self.results,
                                   strict=config.option.falsify_strict,
                                   stale=[s["id"] for s in self.stale],
                                   vacuous=[f["id"] for f in self.falsifiable
-                                           if f["state"] == falsifiable.VACUOUS]):
+                                           if f["state"] == falsifiable.VACUOUS],
+                                  long_lists=None if limit is None else summary.LONG_LISTS), limit):
             tr.write_line(line, red=line.startswith("FALSIFIED"))
-        for line in summary.falsifiable_lines(self.falsifiable, self.lint, self.mode == "mutants"):
+        for line in summary.fold(summary.falsifiable_lines(
+                self.falsifiable, self.lint, self.mode == "mutants"), limit):
             tr.write_line(line, yellow=line.startswith(("VACUOUS", "vacuity")))
-        for line in summary.stale_lines(self.stale):
+        for line in summary.fold(summary.stale_lines(self.stale), limit):
             tr.write_line(line, yellow=True)
         if self.html_note:
             tr.write_line(self.html_note)

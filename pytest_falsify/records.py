@@ -27,7 +27,6 @@ class BindingRun(BindingLint, total=False):
     blocked: str  # the Blocked message, when the test called blocked(reason)
     device: dict  # the CUDA device that ran a GPU test
     still_falsified: bool  # the failure reproduces the committed FALSIFIED verdict
-    fingerprint: dict[str, str]  # teardown report: the code the test ran
     mutants: dict  # teardown report, mutants mode: fault -> the test failed under it
 
 

@@ -147,19 +147,38 @@ def format_row(name: str, row: dict[str, int], width: int) -> str:
     return f"{name:<{width}}  {cells}{extra}"
 
 
+#: transitions, changed contracts' rows and written files the plugin's summary lists
+LONG_LISTS = 50
+
+
+def _head(items: Sequence, limit: int | None) -> Sequence:
+    return items if limit is None else items[:limit]
+
+
+def _more(items: Sequence, limit: int | None, what: str) -> list[str]:
+    n = len(items) - (len(items) if limit is None else limit)
+    return [f"  ... and {n} more {what} (-v lists them all; so does --falsify-report)"] if n > 0 else []
+
+
 def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str],
           crashed: Iterable[str], not_run_gpu: int, inert: Iterable[dict] = (),
           max_rows: int = 50, entries: Iterable[Entry] = (),
           results: Mapping[str, Mapping] | None = None, strict: bool = False,
-          stale: Iterable[str] = (), vacuous: Iterable[str] = ()) -> list[str]:
+          stale: Iterable[str] = (), vacuous: Iterable[str] = (),
+          long_lists: int | None = None) -> list[str]:
     """The summary of a run (or `falsify apply`): the story first (what stands FALSIFIED,
     one line each with its failing test, and every transition), then the tally with its
-    denominators, then what was not evidence and what was written."""
+    denominators, then what was not evidence and what was written.
+
+    `long_lists`: how many transitions, changed contracts' rows and written files to
+    list before counting the rest (None: all; the plugin's -v). FALSIFIED claims are
+    always listed, every one."""
     entries = list(entries)
     out = named_claims(entries, partial=False, statuses=plan.statuses, results=results)
     if plan.transitions:
         out.append("transitions:")
-        out.extend(f"  {t}" for t in plan.transitions)
+        out.extend(f"  {t}" for t in _head(plan.transitions, long_lists))
+        out.extend(_more(plan.transitions, long_lists, "transitions"))
     else:
         out.append("transitions: none")
     rows = tally(plan, stale, vacuous)
@@ -167,10 +186,12 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
     names = sorted(rows)
     changed = {t.contract for t in plan.transitions}
     shown = names if len(names) <= max_rows else [n for n in names if n in changed or rows[n]["FALSIFIED"]]
-    for n in shown:
+    unchanged = len(names) - len(shown)
+    for n in _head(shown, long_lists):
         out.append(format_row(n, rows[n], width))
-    if len(shown) < len(names):
-        out.append(f"({len(names) - len(shown)} unchanged contracts not listed)")
+    if unchanged:
+        out.append(f"({unchanged} unchanged contracts not listed)")
+    out.extend(_more(shown, long_lists, "changed contracts (their rows)"))
     out.append(format_row("TOTAL", total(rows), width))
     if results is not None:
         evidenced, why = run_census(plan, entries, results)
@@ -194,7 +215,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
     written = [rel(p) for p in written]
     if mode == "write":
         out.append(f"wrote {len(written)} contract file(s)" + (":" if written else ""))
-        out.extend(f"  {p}" for p in written)
+        out.extend(f"  {p}" for p in _head(written, long_lists))
+        out.extend(_more(written, long_lists, "files"))
     elif mode == "report":
         out.append("report mode: no contract file written")
     return out
@@ -252,4 +274,35 @@ def falsifiable_lines(states: Iterable[dict], lint: dict[str, str], mutants: boo
             out.append(f"unproven: {s['id']}: {s['why']}")
     for test, flag in sorted(lint.items()):
         out.append(f"vacuity lint: {test}: {flag}")
+    return out
+
+
+#: lines of one kind shown in the terminal summary before the rest are counted (-v: all)
+FOLD_AT = 10
+
+
+def fold(lines: Iterable[str], limit: int | None = FOLD_AT) -> list[str]:
+    """`lines` with each run of more than `limit` consecutive lines of one kind (the same
+    text before the first ': ') cut to `limit` and a count, so thousands of findings of one
+    kind (every test of a corpus flagged by the lint, every hand claim) do not bury the
+    story. None: every line."""
+    lines = list(lines)
+    if limit is None:
+        return lines
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        kind = lines[i].partition(": ")[0]
+        j = i
+        while j < len(lines) and lines[j].partition(": ")[0] == kind and ": " in lines[j]:
+            j += 1
+        if j - i > limit:
+            indent = kind[: len(kind) - len(kind.lstrip())]
+            out += lines[i:i + limit]
+            out.append(f"{indent}... and {j - i - limit} more '{kind.strip()}' lines "
+                       "(-v shows them all; --falsify-report lists them)")
+            i = j
+        else:
+            out.append(lines[i])
+            i += 1
     return out

@@ -2,9 +2,9 @@
 
 Tracing is on only inside a bound test's own phases (setup, call, teardown hooks), not in
 the plugin's report hooks between them and not for unbound tests, so the rest of the run
-pays nothing. The fingerprint is left on the item's stash when teardown ends; the
-plugin's report hook puts it on the teardown report, which carries it to the xdist
-controller.
+pays nothing. The fingerprints are computed once, at the end of the run
+(`TestTracer.fingerprints`): the plugin adds them to its results, or, in an xdist worker,
+sends them to the controller in `workeroutput`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pytest
 from . import fingerprint as F
 from . import mutants
 
-FINGERPRINT = pytest.StashKey[dict]()
 _BOUND = pytest.StashKey[bool]()
 
 
@@ -47,30 +46,31 @@ class TestTracer:
 
     __test__ = False
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, index: F.SourceIndex) -> None:
         self.tracer = F.Tracer(root)
-        self.index = F.SourceIndex(root)
+        self.index = index
         self.skip = F.Tracer.own_functions()
 
     def mark(self, item: pytest.Item) -> None:
         item.stash[_BOUND] = True
 
     def _window(self, item: pytest.Item, phase: str):
-        """Trace `phase` of a bound test: the first phase starts its context, the last one
-        ends it and leaves the fingerprint on the item."""
+        """Trace `phase` of a bound test: the first phase starts its context."""
         if not item.stash.get(_BOUND, False) or mutants.ACTIVE in item.stash:
             return (yield)  # unbound, or a faulted rerun (mutants mode): not evidence
         if phase == "setup":
-            self.tracer.start()
+            self.tracer.start(item.nodeid)
         else:
             self.tracer.resume()
         try:
             return (yield)
         finally:
-            if phase == "teardown":
-                item.stash[FINGERPRINT] = F.fingerprint(self.tracer.stop(), self.index, self.skip)
-            else:
-                self.tracer.pause()
+            self.tracer.pause()
+
+    def fingerprints(self) -> dict[str, dict[str, str]]:
+        """{node id: fingerprint} of every bound test this process ran."""
+        return {nodeid: F.fingerprint(lines, self.index, self.skip)
+                for nodeid, lines in self.tracer.lines_by_test().items()}
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item):

@@ -90,6 +90,16 @@ def test_evidence_carries_a_small_fingerprint_of_the_code_its_test_ran(gpu_proje
     assert rec["host"] and "dirty" not in rec and not rec["commit"].endswith("-dirty")
 
 
+def test_fingerprints_taken_in_xdist_workers_reach_the_contract(project):
+    project.contract()
+    (project.path / "kernel.py").write_text(KERNEL)
+    project.tests(TESTS.replace("assert 1 + 1 == 2", "assert fast(1) == 2"))
+    result = project.subprocess("-n", "2", "--falsify")
+    assert result.ret == 0, result.stdout.str()
+    rec = stored(project, "FALSIFY-DEMO-001")
+    assert rec["fingerprint"]["kernel.py"].split()[1:] == ["fast"]
+
+
 @pytest.mark.falsifier("FALSIFY-HONEST-002")
 def test_changing_a_function_a_stored_gpu_test_ran_makes_its_claim_stale(gpu_project):
     edit(gpu_project, "kernel.py", "return x * SCALE", "return x * SCALE + 0")
@@ -203,6 +213,20 @@ def test_check_mode_does_not_trace_and_an_unchanged_rerun_changes_zero_bytes(pro
     assert rep.ret == 0
     tests = json.loads((project.path / "check.json").read_text())["tests"]
     assert all("fingerprint" not in t for t in tests)
+
+
+def test_report_mode_traces_only_when_its_report_file_keeps_the_evidence(project):
+    project.contract()
+    project.tests("""
+import coverage, pytest
+
+@pytest.mark.falsifier("FALSIFY-DEMO-001")
+def test_untraced():
+    assert coverage.Coverage.current() is None
+""")
+    assert project.subprocess("--falsify=report").ret == 0
+    assert project.subprocess("--falsify=report", "--falsify-report", "r.json").ret == 1
+    assert project.subprocess("--falsify=report", "--falsify-fingerprint=on").ret == 1
 
 
 def test_fingerprints_can_be_turned_off(project):

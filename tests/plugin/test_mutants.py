@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pytest_falsify import gate, vacuity
+from pytest_falsify.fingerprint import SourceIndex, source_cache
 
 CONTRACT = """\
 metadata: {version: 1.0.0}
@@ -190,4 +191,61 @@ def test_the_static_vacuity_lint_flags_only_tests_that_cannot_fail(body, flagged
     import linecache
 
     linecache.updatecache(str(path))
-    assert (vacuity.lint(ns["test_it"]) == vacuity.FLAG) is flagged
+    assert (vacuity.lint(ns["test_it"], SourceIndex(tmp_path)) == vacuity.FLAG) is flagged
+
+
+def test_a_warm_run_reads_the_lint_from_the_source_cache_and_sees_an_edit(mproject):
+    flag = f"vacuity lint: test_demo.py::test_vacuous: {vacuity.FLAG}"
+    mproject.run("--falsify=report", cache=True).stdout.fnmatch_lines([flag])
+    assert (mproject.path / ".pytest_cache/d/falsify/source-cache.json").is_file()
+    mproject.run("--falsify=report", cache=True).stdout.fnmatch_lines([flag])
+    test_file = mproject.path / "test_demo.py"
+    test_file.write_text(test_file.read_text().replace(
+        "def test_vacuous():\n    assert True", "def test_vacuous():\n    assert kernel.add(1, 1) == 2"))
+    assert flag not in mproject.run("--falsify=report", cache=True).stdout.str()
+
+
+def _load(path, src):
+    path.write_text(textwrap.dedent(src))
+    ns: dict = {"pytest": pytest}
+    exec(compile(path.read_text(), str(path), "exec"), ns)
+    return ns
+
+
+def test_the_vacuity_lint_reads_decorated_tests_and_methods_by_their_own_def(tmp_path):
+    ns = _load(tmp_path / "t.py", """\
+        class TestIt:
+            @pytest.mark.parametrize("x", [1])
+            @pytest.mark.skipif(False, reason="")
+            def test_empty(self, x):
+                pass
+
+            def test_real(self):
+                assert self.x == 1
+        """)
+    index = SourceIndex(tmp_path)
+    assert vacuity.lint(ns["TestIt"].test_empty, index) == vacuity.FLAG
+    assert vacuity.lint(ns["TestIt"].test_real, index) is None
+
+
+def test_the_vacuity_lint_keeps_its_verdicts_in_the_source_cache_until_the_file_changes(tmp_path):
+    path, cache = tmp_path / "t.py", tmp_path / "cache" / "source-cache.json"
+    func = _load(path, "def test_it():\n    pass\n")["test_it"]
+    first = SourceIndex(tmp_path, source_cache(cache))
+    assert vacuity.lint(func, first) == vacuity.FLAG
+    first.save()
+    warm = SourceIndex(tmp_path, source_cache(cache))
+    assert vacuity.lint(func, warm) == vacuity.FLAG and warm.cache.misses == 0
+    fixed = _load(path, "def test_it():\n    assert compute() == 2\n")["test_it"]
+    assert vacuity.lint(fixed, SourceIndex(tmp_path, source_cache(cache))) is None
+
+
+def test_a_damaged_source_cache_is_ignored_and_rebuilt(tmp_path):
+    path, cache = tmp_path / "t.py", tmp_path / "source-cache.json"
+    func = _load(path, "def test_it():\n    pass\n")["test_it"]
+    index = SourceIndex(tmp_path, source_cache(cache))
+    vacuity.lint(func, index)
+    index.save()
+    cache.write_bytes(cache.read_bytes().replace(b'"cannot_fail":[1]', b'"cannot_fail":[]'))
+    again = SourceIndex(tmp_path, source_cache(cache))
+    assert again.cache.ignored and vacuity.lint(func, again) == vacuity.FLAG

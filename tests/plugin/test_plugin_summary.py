@@ -4,6 +4,7 @@ with its denominators, after pytest's `-ra` lines, and GPU counts that match the
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from falsify_project import DEMO
 
@@ -90,3 +91,42 @@ def test_a_new_failure_is_named_with_this_runs_failing_test(project):
     section = _section(project.run("--falsify=report").stdout.lines)
     assert section[0] == ("FALSIFIED demo::FALSIFY-DEMO-001 (contracts/demo.yaml:9): failing test "
                           "test_demo.py::test_algorithm: assert 1 == 2")
+
+
+def test_many_findings_of_one_kind_are_folded_to_ten_and_a_count_unless_verbose(project):
+    project.contract()
+    project.tests("import pytest\n" + "".join(
+        f"\n@pytest.mark.falsifier('FALSIFY-DEMO-001')\ndef test_empty_{i}():\n    pass\n"
+        for i in range(14)))
+    section = _section(project.run("--falsify=report").stdout.lines)
+    assert sum(line.startswith("vacuity lint:") for line in section) == 10
+    assert "... and 4 more 'vacuity lint' lines (-v shows them all; --falsify-report lists them)" in section
+    verbose = _section(project.run("--falsify=report", "-v").stdout.lines)
+    assert sum(line.startswith("vacuity lint:") for line in verbose) == 14
+
+
+def test_folding_keeps_short_runs_and_lines_of_other_kinds():
+    from pytest_falsify.summary import fold
+
+    lines = ["a: 1", "a: 2", "b: 1", "a: 3"]
+    assert fold(lines, 2) == lines
+    assert fold(["x: 1", "x: 2", "x: 3", "y"], 2) == ["x: 1", "x: 2", "... and 1 more 'x' lines "
+                                                     "(-v shows them all; --falsify-report lists them)", "y"]
+    assert fold(["x: 1", "x: 2", "x: 3"], None) == ["x: 1", "x: 2", "x: 3"]
+
+
+def test_long_lists_of_transitions_rows_and_written_files_are_cut_at_fifty_with_a_count():
+    from pytest_falsify.engine import Plan, Transition
+    from pytest_falsify.summary import lines
+
+    plan = Plan()
+    plan.transitions = [Transition(f"c{i:03d}", f"c{i:03d}::F-1", "UNBOUND", "DISCHARGED")
+                        for i in range(60)]
+    plan.statuses = {f"c{i:03d}::F-1": (f"c{i:03d}", "UNBOUND", "DISCHARGED") for i in range(60)}
+    written = [Path(f"/x/c{i:03d}.yaml") for i in range(60)]
+    out = lines(plan, "write", written, [], [], 0, long_lists=50)
+    assert sum(line.startswith("  c") and "->" in line for line in out) == 50
+    assert "  ... and 10 more transitions (-v lists them all; so does --falsify-report)" in out
+    assert "  ... and 10 more changed contracts (their rows) (-v lists them all; so does --falsify-report)" in out
+    assert "  ... and 10 more files (-v lists them all; so does --falsify-report)" in out
+    assert len(lines(plan, "write", written, [], [], 0)) > len(out) + 25  # None: every line

@@ -209,6 +209,25 @@ def test_metrics(falsify_evidence):
     assert metrics == {"cosine": 0.5, "argmax_match": True, "n": 3}
 
 
+def test_a_metric_recorded_by_a_fixture_after_the_test_reaches_the_evidence(project):
+    project.contract()
+    project.tests("""
+import pytest
+
+@pytest.fixture
+def timed(record_property):
+    yield
+    record_property("teardown_s", 0.25)
+
+@pytest.mark.falsifier("FALSIFY-DEMO-001")
+def test_metrics(timed, record_property):
+    record_property("cosine", 0.5)
+""")
+    project.run("--falsify")
+    metrics = entries(project)["FALSIFY-DEMO-001"]["evidence"]["tests"][0]["metrics"]
+    assert metrics == {"cosine": 0.5, "teardown_s": 0.25}
+
+
 @pytest.mark.falsifier("FALSIFY-PLUGIN-005")
 def test_crlf_and_bom_survive_a_rewrite(project):
     path = project.contract()
