@@ -265,7 +265,11 @@ class FalsifySession:
                 # unconfigure.
                 gc.freeze()
                 self._frozen = True
-            tracing.preload()
+            if self.mode is not None or config.pluginmanager.hasplugin("pytester"):
+                # A run that may trace, or that runs in-process pytester runs which may:
+                # coverage.py must be imported once, outside them (tracing.preload).
+                # Anywhere else the import is 40 ms of a plain run for nothing.
+                tracing.preload()
             self._start_fingerprints()
 
     def _start_fingerprints(self) -> None:

@@ -229,6 +229,18 @@ def test_untraced():
     assert project.subprocess("--falsify=report", "--falsify-fingerprint=on").ret == 1
 
 
+def test_a_plain_run_does_not_import_coverage(project):
+    project.contract()
+    project.tests("""
+import sys
+
+def test_no_coverage():
+    assert "coverage" not in sys.modules
+""")
+    assert project.subprocess().ret == 0
+    assert project.subprocess("--falsify=report").ret == 1  # a falsify mode may trace
+
+
 def test_fingerprints_can_be_turned_off(project):
     project.contract()
     (project.path / "kernel.py").write_text(KERNEL)
