@@ -265,10 +265,10 @@ class FalsifySession:
                 # unconfigure.
                 gc.freeze()
                 self._frozen = True
-            if self.mode is not None or config.pluginmanager.hasplugin("pytester"):
-                # A run that may trace, or that runs in-process pytester runs which may:
-                # coverage.py must be imported once, outside them (tracing.preload).
-                # Anywhere else the import is 40 ms of a plain run for nothing.
+            if config.pluginmanager.hasplugin("pytester"):
+                # In-process pytester runs may trace: coverage.py must be imported once,
+                # outside them (tracing.preload). A run that traces imports it when its
+                # tracer starts; anywhere else the import is 40 ms for nothing.
                 tracing.preload()
             self._start_fingerprints()
 

@@ -229,7 +229,7 @@ def test_untraced():
     assert project.subprocess("--falsify=report", "--falsify-fingerprint=on").ret == 1
 
 
-def test_a_plain_run_does_not_import_coverage(project):
+def test_only_a_run_that_traces_imports_coverage(project):
     project.contract()
     project.tests("""
 import sys
@@ -238,7 +238,8 @@ def test_no_coverage():
     assert "coverage" not in sys.modules
 """)
     assert project.subprocess().ret == 0
-    assert project.subprocess("--falsify=report").ret == 1  # a falsify mode may trace
+    assert project.subprocess("--falsify=report").ret == 0  # keeps nothing: no tracing
+    assert project.subprocess("--falsify").ret == 1
 
 
 def test_fingerprints_can_be_turned_off(project):
