@@ -10,7 +10,8 @@ latest records of a falsifier's bound tests:
 | none | - | UNPROVEN (no faults declared) |
 | some | none of them tried | UNPROVEN (mutants mode has not run them) |
 | some | at least one killed a bound test | KILLED |
-| some | tried, none killed | VACUOUS |
+| some | none killed, some passing bound test not tried (its code changed) | UNPROVEN |
+| some | tried on every passing bound test, none killed | VACUOUS |
 
 A FALSIFIED falsifier is KILLED whatever it declares: one of its tests did fail.
 
@@ -65,11 +66,15 @@ def state(qid: str, declared: Iterable[str], records: Iterable[Mapping],
     declared = list(declared)
     killed: set[str] = set()
     survived: set[str] = set()
+    untried = 0  # passing bound tests without mutants evidence for today's code
+    records = list(records)
     for r in records:
         f = r.get("falsifiable")
-        if isinstance(f, dict):
+        if isinstance(f, dict) and f:
             killed.update(x for x in f.get("killed", ()) if x in declared)
             survived.update(x for x in f.get("survived", ()) if x in declared)
+        elif r.get("outcome") == "passed":
+            untried += 1
     survived -= killed
     if status == "FALSIFIED":
         st, why = KILLED, "a bound test fails (FALSIFIED)"
@@ -77,6 +82,11 @@ def state(qid: str, declared: Iterable[str], records: Iterable[Mapping],
         st, why = UNPROVEN, "no faults declared"
     elif killed:
         st, why = KILLED, "killed by " + ", ".join(sorted(killed))
+    elif survived and untried:
+        # A test whose code changed lost its mutants evidence with its old record: the
+        # faults that survived elsewhere prove nothing about it.
+        st, why = UNPROVEN, (f"mutants mode has not run its faults on {untried} of "
+                             f"{len(records)} bound tests since their code changed")
     elif survived:
         st, why = VACUOUS, "no declared fault makes a bound test fail: " + ", ".join(sorted(survived))
     else:

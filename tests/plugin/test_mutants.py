@@ -249,3 +249,15 @@ def test_a_damaged_source_cache_is_ignored_and_rebuilt(tmp_path):
     cache.write_bytes(cache.read_bytes().replace(b'"cannot_fail":[1]', b'"cannot_fail":[]'))
     again = SourceIndex(tmp_path, source_cache(cache))
     assert again.cache.ignored and vacuity.lint(func, again) == vacuity.FLAG
+
+
+def test_a_fault_that_survived_is_vacuous_only_when_every_passing_bound_test_tried_it():
+    from pytest_falsify.falsifiable import state
+
+    survived = {"test": "t.py::a", "outcome": "passed", "falsifiable": {"survived": ["f"]}}
+    untried = {"test": "t.py::b", "outcome": "passed"}  # its old, killing record was replaced
+    assert state("X", ["f"], [survived])["state"] == "VACUOUS"
+    partial = state("X", ["f"], [survived, untried])
+    assert partial["state"] == "unproven" and "1 of 2 bound tests" in partial["why"]
+    killed = {"test": "t.py::b", "outcome": "passed", "falsifiable": {"killed": ["f"]}}
+    assert state("X", ["f"], [survived, killed, untried])["state"] == "killed"
