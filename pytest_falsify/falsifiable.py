@@ -100,7 +100,10 @@ def states(entries: Iterable[tuple], statuses: Mapping[str, tuple],
     """The state of every falsifier: `entries` as (qid, key, stored records, entry data),
     `statuses` the plan's qid -> (key, old, new), `results` this run's results (their
     `falsifiable` parts are the latest word for their tests)."""
-    fresh_by_test = {t: r for t, r in results.items() if isinstance(r.get("falsifiable"), dict)}
+    # Only results that tried faults: a test that skipped (a GPU test on a CPU host) or did
+    # not pass has an empty `falsifiable` and must not hide its stored mutants evidence.
+    fresh_by_test = {t: r for t, r in results.items()
+                     if isinstance(r.get("falsifiable"), dict) and r["falsifiable"]}
     out = []
     for qid, _key, stored, data in entries:
         declared, _err = declared_faults(data)

@@ -261,3 +261,13 @@ def test_a_fault_that_survived_is_vacuous_only_when_every_passing_bound_test_tri
     assert partial["state"] == "unproven" and "1 of 2 bound tests" in partial["why"]
     killed = {"test": "t.py::b", "outcome": "passed", "falsifiable": {"killed": ["f"]}}
     assert state("X", ["f"], [survived, killed, untried])["state"] == "killed"
+
+
+def test_a_test_that_skips_in_a_mutants_run_keeps_its_stored_kill():
+    from pytest_falsify.falsifiable import states
+
+    stored = [{"test": "t.py::gpu", "outcome": "passed", "falsifiable": {"killed": ["f"]}}]
+    skipped_now = {"t.py::gpu": {"test": "t.py::gpu", "ids": ["X"], "outcome": "skipped",
+                                 "falsifiable": {}}}
+    (st,) = states([("X", "k", stored, {"faults": ["f"]})], {}, skipped_now)
+    assert st["state"] == "killed"
