@@ -44,6 +44,7 @@ from aprcore.backend import Backend
 from aprcore.config import preset
 from aprcore.formats.gguf_io import GGUFModelFile
 from aprcore.model import Model
+from aprcore.ops import cosine
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (llama.cpp's binding) is not installed")
 
@@ -72,11 +73,6 @@ def llamacpp_logits(path, tokens: list[int], chunks: list[int] | None = None) ->
         return np.array(llm.scores[: llm.n_tokens], dtype=np.float32, copy=True)
     finally:
         llm.close()
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    return float(a64 @ b64 / (np.linalg.norm(a64) * np.linalg.norm(b64)))
 
 
 def _record(record_property, ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from aprcore.config import ModelConfig
+from aprcore.ops import cosine
 
 pytestmark = pytest.mark.gpu
 
@@ -53,11 +54,6 @@ def _qkv(model, tokens):
     return q, k.transpose(1, 0, 2).copy(), v.reshape(t, cfg.num_key_value_heads, d).transpose(1, 0, 2).copy()
 
 
-def _cos(a, b) -> float:
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
 @pytest.mark.parametrize("position", POSITIONS)
 def test_gqa_7to1_decode_attention_on_device_matches_cpu(gpu, model_7b_heads, record_property, position):
     from aprcore import ops
@@ -74,7 +70,7 @@ def test_gqa_7to1_decode_attention_on_device_matches_cpu(gpu, model_7b_heads, re
     dev = gb.attention(cp.asarray(q[position:position + 1]), cp.asarray(k), cp.asarray(v), q_start=position).get()
     rel = float(np.linalg.norm(dev - cpu) / np.linalg.norm(cpu))
     record_property("rel_err", rel)
-    record_property("cosine", _cos(cpu, dev))
+    record_property("cosine", cosine(cpu, dev))
     assert np.isfinite(dev).all() and rel < 1e-5   # the contract's bound for the attention op
 
 
@@ -93,7 +89,7 @@ def test_gqa_7to1_model_logits_on_device_match_cpu(gpu, model_7b_heads, record_p
         out = [m.forward([tokens[0]], cache=cache)[-1]]
         out.append(m.forward([tokens[1]], cache=cache)[-1])   # the second token reads 2 positions
         rows[name] = out[position]
-    cos = _cos(rows["cpu"], rows["gpu"])
+    cos = cosine(rows["cpu"], rows["gpu"])
     rel = float(np.linalg.norm(rows["gpu"] - rows["cpu"]) / np.linalg.norm(rows["cpu"]))
     record_property("cosine", cos)
     record_property("rel_err", rel)

@@ -17,9 +17,11 @@ import sys
 
 import numpy as np
 import pytest
+from _decode import decode_logits
 from _repo_env import repo_env
 
 from aprcore.config import ModelConfig, preset
+from aprcore.ops import cosine
 
 pytestmark = pytest.mark.gpu
 
@@ -33,20 +35,6 @@ def model():
     from aprcore.model import Model
 
     return Model.random(preset("tiny-qwen2-gqa7"), seed=7)
-
-
-def _cos(a, b) -> float:
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def _decode_logits(model, backend, prompt, n_new: int) -> np.ndarray:
-    """Prefill, then n_new greedy steps through the KV cache (the t=1 kernels)."""
-    cache = model.new_cache(backend, capacity=len(prompt) + n_new + 1)
-    rows = [model.forward(prompt, cache=cache)[-1]]
-    for _ in range(n_new):
-        rows.append(model.forward([int(np.argmax(rows[-1]))], cache=cache)[-1])
-    return np.stack(rows)
 
 
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-001", level="live")
@@ -63,9 +51,9 @@ def test_gpu_logits_argmax_equals_cpu_at_every_position(gpu, model, provenance, 
 
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-001", "FALSIFY-CPU-GPU-002", level="live")
 def test_gpu_kv_cache_decode_matches_cpu_decode(gpu, model, provenance, record_property):
-    cpu = _decode_logits(model, "cpu", PROMPTS[1], 8)
-    dev = _decode_logits(model, gpu, PROMPTS[1], 8)
-    cos = min(_cos(c, d) for c, d in zip(cpu, dev, strict=True))
+    cpu = decode_logits(model, "cpu", PROMPTS[1], 8)
+    dev = decode_logits(model, gpu, PROMPTS[1], 8)
+    cos = min(cosine(c, d) for c, d in zip(cpu, dev, strict=True))
     record_property("cosine", cos)
     assert (cpu.argmax(-1) == dev.argmax(-1)).all()
     assert cos >= COSINE_FLOOR
@@ -78,7 +66,7 @@ def test_gpu_logits_cosine_with_cpu_is_above_the_floor(gpu, model, provenance, r
         cpu = model.forward(prompt, backend="cpu")
         dev = model.forward(prompt, backend=gpu)
         assert np.isfinite(dev).all()
-        worst = min(worst, *(_cos(c, d) for c, d in zip(cpu, dev, strict=True)))
+        worst = min(worst, *(cosine(c, d) for c, d in zip(cpu, dev, strict=True)))
     record_property("cosine", worst)
     assert worst >= COSINE_FLOOR
 
@@ -92,7 +80,7 @@ def test_graph_decode_engine_matches_cpu_model(gpu, model, provenance, record_pr
     prompt = PROMPTS[2]
     cpu = model.forward(prompt, backend="cpu")
     dev = dec.forward(prompt)
-    cos = min(_cos(c, d) for c, d in zip(cpu, dev, strict=True))
+    cos = min(cosine(c, d) for c, d in zip(cpu, dev, strict=True))
     record_property("cosine", cos)
     assert (cpu.argmax(-1) == dev.argmax(-1)).all() and cos >= COSINE_FLOOR
     assert dec.generate(prompt, 6) == model.generate(prompt, 6, backend="cpu")
@@ -186,7 +174,7 @@ def test_q4k_gguf_gpu_logits_match_cpu_logits(gpu, provenance, record_property, 
     prompt = PROMPTS[2]
     cpu = cpu_model.forward(prompt, backend="cpu")
     dev = dec.forward(prompt)
-    cos = min(_cos(c, d) for c, d in zip(cpu, dev, strict=True))
+    cos = min(cosine(c, d) for c, d in zip(cpu, dev, strict=True))
     record_property("cosine", cos)
     record_property("argmax_agreement", float((cpu.argmax(-1) == dev.argmax(-1)).mean()))
     assert cos >= COSINE_FLOOR

@@ -19,19 +19,16 @@ import sys
 
 import numpy as np
 import pytest
+from _decode import decode_logits
 from _repo_env import repo_env
 
+from aprcore.ops import cosine
 from aprcore.parity import COSINE_FLOOR, TAG, select_backend
 
 pytestmark = pytest.mark.gpu
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIE = 1e-3
-
-
-def _cos(a, b) -> float:
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def _clear(cpu: np.ndarray) -> np.ndarray:
@@ -44,7 +41,7 @@ def _compare(cpu: np.ndarray, dev: np.ndarray) -> tuple[float, int, int]:
     clear = _clear(cpu)
     same = cpu.argmax(-1) == dev.argmax(-1)
     assert same[clear].all(), np.nonzero(clear & ~same)[0]
-    return min(_cos(c, d) for c, d in zip(cpu, dev, strict=True)), int(same.sum()), len(same)
+    return min(cosine(c, d) for c, d in zip(cpu, dev, strict=True)), int(same.sum()), len(same)
 
 
 def _sequences(ref, n=3):
@@ -63,20 +60,12 @@ def test_real_model_gpu_logits_agree_with_cpu_at_every_position(gpu, smollm2, sm
     assert worst >= COSINE_FLOOR
 
 
-def _decode_logits(model, backend, prompt, n_new: int) -> np.ndarray:
-    cache = model.new_cache(backend, capacity=len(prompt) + n_new + 1)
-    rows = [model.forward(prompt, cache=cache)[-1]]
-    for _ in range(n_new):
-        rows.append(model.forward([int(np.argmax(rows[-1]))], cache=cache)[-1])
-    return np.stack(rows)
-
-
 @pytest.mark.falsifier("FALSIFY-CPU-GPU-001", "FALSIFY-CPU-GPU-002", level="live")
 def test_real_model_gpu_kv_cache_decode_matches_cpu_decode(gpu, smollm2, smollm2_reference, provenance,
                                                            record_property):
     prompt = smollm2_reference["prompts"][0]["ids"]
-    cpu = _decode_logits(smollm2, "cpu", prompt, 16)
-    dev = _decode_logits(smollm2, gpu, prompt, 16)
+    cpu = decode_logits(smollm2, "cpu", prompt, 16)
+    dev = decode_logits(smollm2, gpu, prompt, 16)
     cos, _, _ = _compare(cpu, dev)
     record_property("cosine", cos)
     assert cos >= COSINE_FLOOR
