@@ -146,8 +146,9 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
         for entry in contract.entries:
             old = entry.status or "UNBOUND"
             stored = entry.stored_tests
-            kept = [r for r in stored if not (prune and prune(str(r["test"])))]
-            plan.pruned.extend((entry.qid, str(r["test"])) for r in stored if r not in kept)
+            kept = [r for r in stored if not prune(str(r["test"]))] if prune and stored else stored
+            if len(kept) != len(stored):
+                plan.pruned.extend((entry.qid, str(r["test"])) for r in stored if r not in kept)
             fresh = [contract_record(r) for r in bound.get(entry.qid, ())]
             refreshed = _refreshes(kept, fresh, index)
             by_test = {str(r.get("test")): r for r in kept}

@@ -20,7 +20,7 @@ from . import evidence
 _METRICS = pytest.StashKey[list]()
 
 
-def _suite_level(config: pytest.Config) -> bool:
+def suite_level(config: pytest.Config) -> bool:
     if not getattr(config.option, "xmlpath", None):  # no --junitxml (or junitxml disabled)
         return False
     return config.getini("junit_family") == "xunit2"
@@ -28,7 +28,7 @@ def _suite_level(config: pytest.Config) -> bool:
 
 def record(item: pytest.Item, name: str, value: object) -> None:
     """Record one metric of `item` (already a builtin)."""
-    if _suite_level(item.config):
+    if suite_level(item.config):
         item.stash.setdefault(_METRICS, []).append((name, value))
     else:
         item.user_properties.append((name, value))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import verdict as V
-from .contracts import Entry
-from .engine import Plan
-from .gate import Gate
+
+if TYPE_CHECKING:  # a run without a falsify mode shows contract errors, and loads no engine
+    from .contracts import Entry
+    from .engine import Plan
+    from .gate import Gate
 
 COLUMNS = ("DISCHARGED", "PARTIAL", "BLOCKER", "UNBOUND", "FALSIFIED")
 _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
@@ -17,10 +21,16 @@ _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
 
 
 def rel(path: Path) -> str:
+    """`path` relative to the working directory (as the terminal shows paths)."""
+    return _rel(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=8192)  # a summary names the same files many times
+def _rel(path: str, cwd: str) -> str:
     try:
-        return os.path.relpath(path)
+        return os.path.relpath(path, cwd)
     except ValueError:  # another drive on Windows
-        return str(path)
+        return path
 
 
 #: Counted beside the status columns (a stale claim also counts under its status).
