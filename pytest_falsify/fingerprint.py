@@ -364,7 +364,7 @@ def tree_state(root: Path) -> TreeState:
 class Tracer:
     """coverage.py measuring bound tests only, each test's lines taken from its collector.
 
-    Running only inside a bound test's phases (`start`, `pause`, `resume`), so the rest of
+    Running only inside a bound test's windows (`begin`, then `with tracer:`), so the rest of
     the run pays nothing; one Coverage object per process (xdist workers each have their
     own, so nothing is shared between processes).
 
@@ -394,7 +394,7 @@ class Tracer:
             "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
             "couldnt-parse", "already-imported"])
         self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
-        self._contexts: dict[str, str] = {}  # test key -> its context (every key started)
+        self._contexts: dict[str, str] = {}  # test key -> its context (every key begun)
         self._lines: dict[str, dict[str, set[int]]] = {}  # test key -> file -> lines
         self._key: str | None = None  # the test whose lines the collector holds now
         self._cov.start()  # creates the collector (and its first tracer) to check its shape
@@ -402,27 +402,25 @@ class Tracer:
         self.collector = _collector(self._cov)  # None: the dynamic-contexts fallback
 
     def begin(self, key: str) -> None:
-        """Begin test `key` without tracing yet: its lines are the next windows' (a rerun of
-        the same key adds to them). Only on the collector path (`collector`)."""
-        self._take()
-        self._key = key
-        self._contexts.setdefault(key, key)
-
-    def start(self, key: str) -> None:
-        """Begin test `key` and trace (a rerun of the same key adds to its lines)."""
+        """Begin test `key`: the lines of the windows from now on (`with tracer:`) are its;
+        a rerun of the same key adds to them."""
+        self._contexts.setdefault(key, f"t{len(self._contexts) + 1}")
         if self.collector is not None:
-            self.begin(key)
-            self._cov.start()
+            self._take()
+            self._key = key
             return
+        # The fallback: the context stays coverage's current one through stops; lines are
+        # filed under it when coverage flushes, at the next switch or at the end.
         self._cov.start()
-        # The context stays coverage's current one through pauses: lines are filed under
-        # it when coverage flushes, which it does at the next switch or at the end.
-        self._cov.switch_context(self._contexts.setdefault(key, f"t{len(self._contexts) + 1}"))
+        self._cov.switch_context(self._contexts[key])
+        self._cov.stop()
 
-    def resume(self) -> None:
+    def __enter__(self) -> Tracer:
+        """Trace (a window of the current test)."""
         self._cov.start()
+        return self
 
-    def pause(self) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._cov.stop()
 
     def _take(self) -> None:
@@ -453,7 +451,7 @@ class Tracer:
         from . import tracing
 
         here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
-        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause")] + [
+        return [(here, f"Tracer.{n}") for n in ("begin", "__enter__", "__exit__")] + [
             (hooks, f"TestTracer.{n}") for n in (
                 "pytest_runtest_setup", "pytest_runtest_call", "pytest_pyfunc_call",
                 "pytest_runtest_teardown")]

@@ -130,9 +130,8 @@ class TestTracer:
         return {nodeid: F.fingerprint(lines, self.index, self.skip, memo)
                 for nodeid, lines in self.tracer.lines_by_test().items()}
 
-    # Each phase is one window (pause at its end), decided at setup for the whole test;
-    # the windows are written out, not shared through a helper generator: these hooks run
-    # 4 times for each of thousands of tests.
+    # A window is `with self.tracer:` around the yield; the decision is made at setup for
+    # the whole test. These hooks run 4 times for each of thousands of tests.
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item):
@@ -141,14 +140,11 @@ class TestTracer:
             self._item = None
             return (yield)
         self._item, self._phases = item, self._plain(item)
+        self.tracer.begin(item.nodeid)
         if "setup" in self._phases and kept is item.parent:
-            self.tracer.begin(item.nodeid)  # no node to set up: nothing of the project runs
+            return (yield)  # no node to set up: nothing of the project runs
+        with self.tracer:
             return (yield)
-        self.tracer.start(item.nodeid)
-        try:
-            return (yield)
-        finally:
-            self.tracer.pause()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item):
@@ -160,21 +156,15 @@ class TestTracer:
                 return (yield)
             finally:
                 self._in_pyfunc = None
-        self.tracer.resume()
-        try:
+        with self.tracer:
             return (yield)
-        finally:
-            self.tracer.pause()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_pyfunc_call(self, pyfuncitem):
         if self._in_pyfunc is not pyfuncitem:
             return (yield)
-        self.tracer.resume()
-        try:
+        with self.tracer:
             return (yield)
-        finally:
-            self.tracer.pause()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item, nextitem):
@@ -183,11 +173,8 @@ class TestTracer:
             return (yield)
         if "teardown" in self._phases and self._kept is not None:
             return (yield)  # no node to tear down: nothing of the project runs
-        self.tracer.resume()
-        try:
+        with self.tracer:
             return (yield)
-        finally:
-            self.tracer.pause()
 
 
 def _pytests_own(impl) -> bool:
