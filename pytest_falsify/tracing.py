@@ -58,7 +58,7 @@ class TestTracer:
 
     def _window(self, item: pytest.Item, phase: str):
         """Trace `phase` of a bound test: the first phase starts its context."""
-        if not item.stash.get(_BOUND, False) or mutants.ACTIVE in item.stash:
+        if _BOUND not in item.stash or mutants.ACTIVE in item.stash:  # `in`: no KeyError
             return (yield)  # unbound, or a faulted rerun (mutants mode): not evidence
         if phase == "setup":
             self.tracer.start(item.nodeid)
