@@ -4,7 +4,7 @@ Grain: one digest per *function* (top-level functions and methods, nested classe
 included; a nested function or lambda belongs to the function around it) plus one
 `<module>` digest per file for everything outside functions (imports, constants, class
 attributes, decorators' arguments live in the function's own span). Lines come from
-coverage.py, run with one dynamic context per test (see `Tracer`); the digests are of
+coverage.py's collector, taken per test (see `Tracer`); the digests are of
 the normalised source (blank lines, full-line comments and trailing spaces dropped,
 indentation kept relative), so moving a function or editing a comment line is no change,
 while any change to its code is.
@@ -344,14 +344,23 @@ def tree_state(root: Path) -> TreeState:
 # --- coverage.py: the lines each test runs -----------------------------------------------------
 
 class Tracer:
-    """coverage.py measuring bound tests only, under one dynamic context per test.
+    """coverage.py measuring bound tests only, each test's lines taken from its collector.
 
     Running only inside a bound test's phases (`start`, `pause`, `resume`), so the rest of
     the run pays nothing; one Coverage object per process (xdist workers each have their
-    own, so nothing is shared between processes). The lines are read once, for every
-    test, at the end of the run (`lines_by_test`): reading one context per test costs a
-    regex over every context so far (quadratic: 27 s for 8,930 tests), erasing between
-    tests re-creates coverage's database (~0.3 ms a test); a context switch is ~0.01 ms.
+    own, so nothing is shared between processes).
+
+    Per-test lines: coverage.py's tracers fill its collector's `data`, a dict {file: set
+    of line numbers}, in place. When the next test starts (tracing is stopped then) that
+    dict's lines are filed under the test that ran and the dict is emptied
+    (`_take`); nothing goes through coverage's database. That dict is private API:
+    coverage.py has no public way to read lines per test short of dynamic contexts, and a
+    context switch flushes the collector into its in-memory SQLite (~0.1 ms, 1.2 s of
+    8,930 trivial tests), where the dict costs ~1 us. `_collector` checks the shape this
+    relies on once; without it (a coverage.py that keeps its data otherwise) the tracer
+    falls back to one dynamic context per test, read once at the end of the run
+    (`lines_by_test`). Either way a rerun of the same key (rerun plugins) adds to its
+    lines, and threads a test starts are traced by coverage's own thread support.
     """
 
     def __init__(self, root: Path, omit: Iterable[str] = ()) -> None:
@@ -367,10 +376,21 @@ class Tracer:
             "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
             "couldnt-parse", "already-imported"])
         self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
-        self._contexts: dict[str, str] = {}  # test key -> its context
+        self._contexts: dict[str, str] = {}  # test key -> its context (every key started)
+        self._lines: dict[str, dict[str, set[int]]] = {}  # test key -> file -> lines
+        self._key: str | None = None  # the test whose lines the collector holds now
+        self._cov.start()  # creates the collector (and its first tracer) to check its shape
+        self._cov.stop()
+        self.collector = _collector(self._cov)  # None: the dynamic-contexts fallback
 
     def start(self, key: str) -> None:
-        """Begin test `key` in its context (a rerun of the same key adds to it)."""
+        """Begin test `key` (a rerun of the same key adds to its lines)."""
+        if self.collector is not None:
+            self._take()
+            self._key = key
+            self._contexts.setdefault(key, key)
+            self._cov.start()
+            return
         self._cov.start()
         # The context stays coverage's current one through pauses: lines are filed under
         # it when coverage flushes, which it does at the next switch or at the end.
@@ -382,6 +402,28 @@ class Tracer:
     def pause(self) -> None:
         self._cov.stop()
 
+    def _take(self) -> None:
+        """File the collector's lines under the test that ran them and empty it. Only
+        while tracing is stopped: every `start` makes new tracers, which look each file's
+        set up in the dict again (a set still held by a running tracer is never dropped).
+        The items are copied before the dict is cleared, so a thread the test left behind
+        can add to a set we hold, never to one we lose."""
+        data = self.collector.data  # type: ignore[union-attr]
+        if not data:
+            return
+        items = list(data.items())
+        data.clear()
+        if self._key is None:
+            return
+        got = self._lines.setdefault(self._key, {})
+        for f, lines in items:
+            if lines:
+                old = got.get(f)
+                if old is None:
+                    got[f] = lines
+                else:
+                    old |= lines
+
     #: the tracer's own functions, which run while it traces: never part of a fingerprint
     @staticmethod
     def own_functions() -> list[tuple[str, str]]:
@@ -391,11 +433,33 @@ class Tracer:
         return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause")] + [
             (hooks, "TestTracer._window")]
 
-    def lines_by_test(self) -> dict[str, dict[str, list[int]]]:
-        """{test key: {absolute path: executed lines}} for every test started; one pass
-        over coverage's data, file by file."""
+    def lines_by_test(self) -> dict[str, dict[str, Iterable[int]]]:
+        """{test key: {absolute path: executed lines}} for every test started."""
         if not self._contexts:
             return {}
+        if self.collector is None:
+            return self._lines_by_context()
+        self._take()
+        self._key = None
+        mapper = self.collector.file_mapper
+        mapped: dict[str, str] = {}  # coverage's own file name -> the path it reports
+        out: dict[str, dict[str, Iterable[int]]] = {}
+        for key in self._contexts:
+            files: dict[str, set[int]] = {}
+            for f, lines in self._lines.get(key, {}).items():
+                if f not in mapped:
+                    mapped[f] = mapper(f)
+                if mapped[f] in files:  # two names of one file (a link): one entry
+                    files[mapped[f]] = files[mapped[f]] | lines
+                else:
+                    files[mapped[f]] = lines
+            out[key] = files
+        return out
+
+    def _lines_by_context(self) -> dict[str, dict[str, Iterable[int]]]:
+        """The fallback's read: one pass over coverage's data, file by file. Reading one
+        context per test instead costs a regex over every context so far (quadratic: 27 s
+        for 8,930 tests)."""
         data = self._cov.get_data()
         by_context: dict[str, dict[str, list[int]]] = {}
         for f in data.measured_files():
@@ -403,6 +467,25 @@ class Tracer:
                 for c in contexts:
                     by_context.setdefault(c, {}).setdefault(f, []).append(line)
         return {key: by_context.get(c, {}) for key, c in self._contexts.items()}
+
+
+def _collector(cov):
+    """coverage.py's collector when it has the shape `Tracer` relies on, else None.
+
+    Checked once, after a first start and stop (coverage 5 to 7 have it; a later release
+    may not): `_collector.data` is a plain dict of line sets (no branch measurement) that
+    the collector's tracers share (`tracer.data is collector.data`), and
+    `_collector.file_mapper` turns its file names into the ones coverage reports
+    (`Collector.flush_data` maps them so too)."""
+    col = getattr(cov, "_collector", None)
+    data = getattr(col, "data", None)
+    tracers = getattr(col, "tracers", None)
+    if (type(data) is not dict or getattr(col, "branch", True) is not False
+            or not callable(getattr(col, "file_mapper", None))
+            or not isinstance(tracers, list) or not tracers
+            or any(getattr(t, "data", None) is not data for t in tracers)):
+        return None
+    return col
 
 
 def foreign_coverage() -> bool:
