@@ -3,10 +3,11 @@
 `Index(settings, cache_path).load(root)` gives the same ContractSet as `contracts.load_dir`
 (the same contracts, entries, errors and notes), but every file the cache vouches for
 (parse_cache.py: size+mtime, else digest) comes back *light*: its entries carry id, line,
-status, level and stored evidence, not the YAML node tree, the file's text or the
-entry's other keys. That is all that resolving marker ids, planning, the summary and the
-report use. `hydrate(contract)` reads one light contract's text and node tree, for the
-files a run renders (check's diff, write's rewrite).
+status, level, stored evidence and declared `faults` (in `data`, for mutants mode and the
+falsifiability states), not the YAML node tree, the file's text or the entry's other
+keys. That is all that resolving marker ids, planning, the summary and the report use.
+`hydrate(contract)` reads one light contract's text and node tree, for the files a run
+renders (check's diff, write's rewrite).
 
 A file is cached only when its record survives JSON exactly (a YAML date or a NaN in its
 evidence does not), so a light entry never differs from the full one.
@@ -47,7 +48,8 @@ def to_record(contract: Contract | None, errors: list[ContractError],
     rec = {
         "contract": None if contract is None else {
             "name": contract.name, "version": contract.version, "bom": contract.bom,
-            "entries": [[getattr(e, f) for f in _ENTRY_FIELDS] for e in contract.entries]},
+            "entries": [[getattr(e, f) for f in _ENTRY_FIELDS] + [e.data.get("faults")]
+                        for e in contract.entries]},
         "errors": [[e.line, e.message, e.fix] for e in errors],
         "notes": [[n.line, n.message] for n in notes],
     }
@@ -65,8 +67,10 @@ def from_record(path: Path, rec: dict, stat: tuple | None
     c = rec["contract"]
     if c is None:
         return None, errors, notes
-    entries = [Entry(fid, block, path, line, status, status_key, level, evidence, {}, key, word)
-               for fid, block, line, status, status_key, level, evidence, key, word in c["entries"]]
+    entries = [Entry(fid, block, path, line, status, status_key, level, evidence,
+                     {} if faults is None else {"faults": faults}, key, word)
+               for fid, block, line, status, status_key, level, evidence, key, word, faults
+               in c["entries"]]
     contract = Contract(path, c["name"], c["version"], entries, "", c["bom"], None, stat)
     return contract, errors, notes
 

@@ -39,6 +39,7 @@ from .rewrite import Options
 
 _WRITE_EXIT = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 _PROPS_AT_CALL = pytest.StashKey[int]()
+_BLOCKED = pytest.StashKey[str]()  # the message of the Blocked a phase raised
 
 
 def _tells(item: pytest.Item, rep) -> bool:
@@ -67,6 +68,9 @@ class RecordingSession(FalsifySession):
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-falsify: {exc}") from None
         self._worker_lost = False
+        #: node id -> item, of the tests this process collected (the controller under
+        #: xdist collects none: its reports come annotated by the workers)
+        self._items: dict[str, pytest.Item] = {}
         self.results: dict[str, TestResult] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
@@ -134,6 +138,7 @@ class RecordingSession(FalsifySession):
             self.fault_runner = mutants.FaultRunner(mutants.registry(config))
             config.pluginmanager.register(self.fault_runner, "falsify-faults")
         super().pytest_collection_modifyitems(session, config, items)
+        self._items = {it.nodeid: it for it in items}
         if self.mode == "mutants":  # only the bound tests run, each under its faults
             unbound = [it for it in items if _INFO not in it.stash]
             if unbound:
@@ -172,38 +177,57 @@ class RecordingSession(FalsifySession):
         return faults, None
 
     # --- running ------------------------------------------------------------------------
+    #
+    # Two plain hooks per report, no wrapper: a wrapper around pytest_runtest_makereport
+    # cost ~1.3 us of pluggy's per call, three times per test. The report is annotated in
+    # pytest_runtest_logreport, tryfirst: before the terminal, junitxml, -x and xdist's
+    # sender see it, in the process that ran the test (the only one with the item).
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call):
-        rep = yield
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call) -> None:
+        # Only what the report cannot tell: that the skip was blocked() (a Blocked).
+        if (call.excinfo is not None and isinstance(call.excinfo.value, Blocked)
+                and mutants.ACTIVE not in item.stash):  # a faulted rerun logs nothing
+            item.stash[_BLOCKED] = str(call.excinfo.value.msg or "")
+        return None  # pytest's own implementation makes the report
+
+    def _annotate(self, item: pytest.Item, rep) -> None:
+        """What the report of a test this process ran must carry (builtins only, so it
+        crosses xdist): metrics, the GPU skip flag, and the binding when it can change
+        the result."""
         carry_metrics(item, rep)
+        if rep.when == "setup" and rep.outcome == "passed":  # a third of all reports
+            return  # changes no result, and its metrics reach the XML with the teardown
         if rep.skipped and item.get_closest_marker("gpu") is not None:
             rep.falsify_gpu_skip = True  # counted by the controller, bound or not
-        info = item.stash.get(_INFO, None)
+        stash = item.stash  # `in` before reading: a missing key costs Stash.get a KeyError
+        info = stash[_INFO] if _INFO in stash else None
         # Only reports that can change the result carry the binding
-        if info is not None and _tells(item, rep):
-            # The binding itself unless this report adds to it: one shared dict, not one
-            # per report (thousands of reports stay alive until the process exits).
-            data: BindingRun = info
-            if call.excinfo is not None and isinstance(call.excinfo.value, Blocked):
-                data = {**data, "blocked": str(call.excinfo.value.msg or "")}
-            if info["gpu"]:
-                ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
-                if ok:
-                    data = {**data, "device": {k: v for k, v in dev.items() if k != "count"}}
-            if rep.when == "teardown":
-                tried = item.stash.get(mutants.RESULTS, None)
-                if tried is not None:
-                    data = {**data, "mutants": tried}
-            if self._still_falsified(item.nodeid, info["ids"], rep):
-                data = {**data, "still_falsified": True}
-                # pytest's own way to say "expected failure": the run stays green and the
-                # terminal shows it as x/XFAIL with this reason; our result stays FAILED.
-                rep.outcome = "skipped"
-                rep.wasxfail = (f"still falsified: {', '.join(info['ids'])} (the committed "
-                                "FALSIFIED verdict; this failure reproduces it)")
-            rep.falsify = data
-        return rep
+        if info is None or not _tells(item, rep):
+            return
+        # The binding itself unless this report adds to it: one shared dict, not one per
+        # report (thousands of reports stay alive until the process exits).
+        data: BindingRun = info
+        blocked = stash[_BLOCKED] if _BLOCKED in stash else None
+        if blocked is not None and rep.skipped:
+            del stash[_BLOCKED]
+            data = {**data, "blocked": blocked}
+        if info["gpu"]:
+            ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
+            if ok:
+                data = {**data, "device": {k: v for k, v in dev.items() if k != "count"}}
+        if rep.when == "teardown":
+            tried = stash[mutants.RESULTS] if mutants.RESULTS in stash else None
+            if tried is not None:
+                data = {**data, "mutants": tried}
+        if self._still_falsified(item.nodeid, info["ids"], rep):
+            data = {**data, "still_falsified": True}
+            # pytest's own way to say "expected failure": the run stays green and the
+            # terminal shows it as x/XFAIL with this reason; our result stays FAILED.
+            rep.outcome = "skipped"
+            rep.wasxfail = (f"still falsified: {', '.join(info['ids'])} (the committed "
+                            "FALSIFIED verdict; this failure reproduces it)")
+        rep.falsify = data
 
     def _entry(self, fid: str):
         if self.cset is None:
@@ -221,12 +245,19 @@ class RecordingSession(FalsifySession):
         if report.failed:
             self.collect_errors += 1
 
+    @pytest.hookimpl(tryfirst=True)  # see "running" above
     def pytest_runtest_logreport(self, report) -> None:
-        if not self.is_worker:
-            junit.publish(self.config, report)
-        info = getattr(report, "falsify", None)
-        if info is None and report.passed:  # two thirds of all reports: nothing to record
+        item = self._items.get(report.nodeid)
+        if item is not None:  # this process ran it (under xdist, a worker)
+            self._annotate(item, report)
+        if self.is_worker:
             return
+        info = getattr(report, "falsify", None)
+        if info is None and report.outcome == "passed":  # two thirds of all reports
+            if report.when == "teardown":
+                junit.publish(self.config, report)
+            return
+        junit.publish(self.config, report)
         if report.failed:
             self.new_failures.add(report.nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
@@ -401,6 +432,7 @@ class RecordingSession(FalsifySession):
         # at the exit of a corpus run). They hold no cycles, so refcounting frees them now.
         self.plan = self.decision = self.sources = self.tracer = self.fault_runner = None
         self.results, self.children, self.fingerprints, self.lint = {}, {}, {}, {}
+        self._items = {}
         self.falsifiable, self.stale, self.still_falsified = [], [], []
         self.new_failures, self.gpu_not_run = set(), set()
         super().pytest_unconfigure(config)

@@ -72,7 +72,7 @@ class TestTracer:
 
     def _traced(self, item: pytest.Item) -> bool:
         """Bound, and not a faulted rerun (mutants mode): evidence."""
-        return item.stash.get(_BOUND, False) and mutants.ACTIVE not in item.stash
+        return _BOUND in item.stash and mutants.ACTIVE not in item.stash  # `in`: no KeyError
 
     def _plain(self, item: pytest.Item) -> frozenset[str]:
         """The phases of `item` in which nothing of the project runs but its function: none

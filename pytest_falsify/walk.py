@@ -86,7 +86,7 @@ def contract_files_stat(root: Path) -> tuple[list[tuple[Path, os.stat_result]], 
             return
         for entry in entries:
             path = Path(entry.path)
-            named = path.suffix in SUFFIXES
+            named = entry.name.endswith(SUFFIXES) and entry.name not in SUFFIXES  # Path.suffix
             try:
                 est = os.stat(entry.path)  # follows symlinks
             except OSError as exc:
