@@ -37,7 +37,9 @@ class WriteFailure(Exception):
         self.changed = changed
 
 
-def _temp(path: Path, data: bytes, made: list[str]) -> str:
+def _temp(path: Path, data: bytes, made: list[str], mode: int | None = None) -> str:
+    """A temp file beside `path` holding `data`, fsynced, with `path`'s permission bits
+    (`mode`, when the caller has them already; else read from `path`)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     made.append(tmp)
     with os.fdopen(fd, "wb") as f:
@@ -45,7 +47,7 @@ def _temp(path: Path, data: bytes, made: list[str]) -> str:
         f.flush()
         os.fsync(f.fileno())
     with contextlib.suppress(OSError):
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.chmod(tmp, (path.stat().st_mode if mode is None else mode) & 0o7777)
     return tmp
 
 
@@ -93,8 +95,10 @@ def _sigint_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def write_set(directory: Path, files: Sequence[tuple[Path, bytes]]) -> None:
-    """Write every (target, data) of `files`, all or none (see the module doc).
+def write_set(directory: Path, files: Sequence[tuple[Path, bytes] | tuple[Path, bytes, int]]
+              ) -> None:
+    """Write every (target, data) of `files`, all or none (see the module doc); a third
+    item, when given, is the target's st_mode (saves a stat a file).
 
     Raises WriteFailure naming the file (originals intact unless `changed`), and
     KeyboardInterrupt after removing the temps when Ctrl-C came before the renames (a
@@ -107,9 +111,9 @@ def write_set(directory: Path, files: Sequence[tuple[Path, bytes]]) -> None:
     pairs: list[tuple[str, Path]] = []
     journal = directory / JOURNAL
 
-    def one(item: tuple[Path, bytes]) -> tuple[str, Path]:
+    def one(item: tuple) -> tuple[str, Path]:
         try:
-            return _temp(item[0], item[1], made), item[0]
+            return _temp(item[0], item[1], made, item[2] if len(item) > 2 else None), item[0]
         except OSError as exc:  # name the contract, not its temp file
             raise OSError(exc.errno, _reason(exc), str(item[0])) from None
 
@@ -124,6 +128,7 @@ def write_set(directory: Path, files: Sequence[tuple[Path, bytes]]) -> None:
         body = json.dumps([[os.path.relpath(t, directory), os.path.relpath(p, directory)]
                            for t, p in pairs]).encode()
         atomic_write(journal, body)  # its temp ends in TMP_SUFFIX too
+        _fsync_dir(directory)  # the journal's name is on disk before any contract is renamed
     except OSError as exc:
         _remove(made)
         raise WriteFailure(f"cannot write {exc.filename or journal}: {_reason(exc)}; "

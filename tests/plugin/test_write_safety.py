@@ -74,6 +74,25 @@ def test_ctrl_c_while_the_temps_are_written_changes_no_file_and_leaves_no_temp(t
     assert [p.read_bytes() for p in paths] == [b"old\n"] * 3 and leftovers(tmp_path) == []
 
 
+def test_every_temp_and_the_journal_are_on_disk_before_the_first_contract_is_replaced(
+        tmp_path, monkeypatch):
+    # The order that makes a crash at any point recoverable (docs/design.md, "All or
+    # none"): the journal only ever names temps whose bytes are on disk, and no contract
+    # is replaced before the journal's own name is on disk.
+    paths, events = files(tmp_path, 5), []
+    real_fsync, real_replace = atomic.os.fsync, atomic.os.replace
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (
+        events.append("journal" if str(b).endswith(atomic.JOURNAL) else "replace"), real_replace(a, b)))
+    monkeypatch.setattr(atomic, "_fsync_dir", lambda d: events.append(f"dir {d}"))
+    atomic.write_set(tmp_path, [(p, b"new\n") for p in paths])
+    journal = events.index("journal")
+    assert events[:journal] == ["fsync"] * 6  # five temps, then the journal's own temp
+    assert events[journal + 1] == f"dir {tmp_path}"
+    assert set(events[journal + 2:]) == {"replace", f"dir {tmp_path}"}
+    assert [p.read_bytes() for p in paths] == [b"new\n"] * 5 and leftovers(tmp_path) == []
+
+
 KILLER = """\
 import os, signal, sys
 from pathlib import Path
