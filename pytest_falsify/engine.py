@@ -276,8 +276,11 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
           options: Options | None = None,
           index: SourceIndex | None = None,
           written_hook: Callable[[list[Rendered]], None] | None = None,
+          spares: Path | None = None,
           ) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed, all or none.
+
+    `spares`: the directory of spare files (spares.py) the write may reuse, or None.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
     second one merges its results over what the first has just written. A set an earlier
@@ -290,7 +293,7 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     try:
         with locked(lock_dir), bulk():
             plan, written, problems = _write_locked(lock_dir, load, results, prune, today,
-                                                    options, index, written_hook)
+                                                    options, index, written_hook, spares)
             # Back here, what only the write needed (node trees, texts, the set loaded
             # under the lock) is freed already, by reference counting: the collection the
             # GC runs when bulk() turns it back on has little left to scan.
@@ -304,6 +307,7 @@ def _write_locked(lock_dir: Path, load: Callable[[], ContractSet], results: Mapp
                   prune: Callable[[str], bool] | None, today: _dt.date, options: Options | None,
                   index: SourceIndex | None,
                   written_hook: Callable[[list[Rendered]], None] | None,
+                  spares: Path | None = None,
                   ) -> tuple[Plan, list[Path], list[str]]:
     """`write`'s work under the lock; what it returns is all that outlives it."""
     notes, unfinished = atomic.recover(lock_dir)
@@ -315,7 +319,8 @@ def _write_locked(lock_dir: Path, load: Callable[[], ContractSet], results: Mapp
     todo = _targets(lock_dir, rendered, plan, problems)
     try:
         atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"),
-                                     mode) for r, t, mode in todo])
+                                     mode) for r, t, mode in todo],
+                         atomic.SparePool(spares) if spares is not None else None)
     except atomic.WriteFailure as exc:
         problems.append(str(exc))
         if not exc.changed:

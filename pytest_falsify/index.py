@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from . import contracts, parse_cache, walk, yamlsafe
+from . import contracts, parse_cache, spares, walk, yamlsafe
 from .contracts import Contract, ContractError, ContractNote, Entry
 from .settings import Settings
 
@@ -119,6 +119,12 @@ class Index:
         self.settings = settings or Settings()
         self.cache = (parse_cache.ParseCache(cache_path, fingerprint(self.settings))
                       if cache_path is not None else None)
+
+    @property
+    def spare_dir(self) -> Path | None:
+        """Where a write keeps spare files (spares.py): beside the parse cache, or None."""
+        path = self.cache.path if self.cache is not None else None
+        return path.parent / spares.DIR_NAME if path is not None else None
 
     def load(self, root: Path, previous: contracts.ContractSet | None = None) -> contracts.ContractSet:
         if self.cache is None:
