@@ -92,11 +92,12 @@ class RecordingSession(FalsifySession):
         self.lint: dict[str, str] = {}  # node id -> vacuity flag
         self.falsifiable: list[falsifiable.FalsifiableState] = []
         self.stale: list[freshness.StaleClaim] = []
-        #: the run's Python sources (lint, fingerprints, staleness), parsed once, cached
-        self.sources = F.SourceIndex(config.rootpath, F.source_cache(
-            _parse_cache_path(config, F.SOURCE_CACHE_FILE)))
         # Contract errors never raise here: the falsify modes skip or fail on them at the end.
-        self._load_contracts()
+        with bulk():  # two caches read: ~100k objects, while pytest's are all alive
+            #: the run's Python sources (lint, fingerprints, staleness), parsed once, cached
+            self.sources = F.SourceIndex(config.rootpath, F.source_cache(
+                _parse_cache_path(config, F.SOURCE_CACHE_FILE)))
+            self._load_contracts()
         if self.mode not in WRITING + ("check",):  # nothing is rendered: drop the text
             for c in self.cset.contracts:  # and node trees of files parsed just now
                 c.text, c.parsed = "", None
