@@ -25,7 +25,7 @@ import bisect
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,28 +226,46 @@ def file_digest(fi: FileIndex, names: Iterable[str]) -> str | None:
     return h.hexdigest()[:_DIGEST_CHARS]
 
 
-def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex,
-                skip: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+_MEMO_LINES = 16  # `fingerprint` memoises files with at least this many executed lines
+
+
+def fingerprint(lines_by_file: Mapping[str, Collection[int]], index: SourceIndex,
+                skip: Iterable[tuple[str, str]] = (), memo: dict | None = None) -> dict[str, str]:
     """The stored fingerprint of executed lines ({absolute path: line numbers}):
     {file: "<digest> name name ..."}, `<module>` implied. `skip`: (absolute path, qualname)
-    of functions never to count (the tracer's own)."""
-    skip = set(skip)
+    of functions never to count (the tracer's own). `memo`: a dict kept across the calls
+    of one run, so a file that many tests ran with the same lines is looked up once."""
+    skip = skip if isinstance(skip, (set, frozenset)) else set(skip)
     out: dict[str, str] = {}
     for path in sorted(lines_by_file):
-        rel = index.rel(path)
-        fi = index.file(rel) if rel else None
-        if fi is None:
-            continue
-        names = {fi.owner(ln) for ln in lines_by_file[path]}
-        names = {n for n in names if (path, n) not in skip}
-        if not names:
-            continue
-        names.discard(MODULE)  # always counted: a file's constants and imports
-        if len(names) > MAX_NAMES:  # most of the file: the whole file, and no list of names
-            out[rel] = f"{file_digest(fi, fi.digests)} {WHOLE}"
+        lines = lines_by_file[path]
+        if memo is None or len(lines) < _MEMO_LINES:  # hashing a few lines costs more
+            entry = _file_entry(path, lines, index, skip)
         else:
-            out[rel] = " ".join([file_digest(fi, names) or "", *sorted(names)])
+            key = (path, frozenset(lines))
+            if key not in memo:
+                memo[key] = _file_entry(path, key[1], index, skip)
+            entry = memo[key]
+        if entry is not None:
+            out[entry[0]] = entry[1]
     return dict(sorted(out.items()))
+
+
+def _file_entry(path: str, lines: Iterable[int], index: SourceIndex,
+                skip: set | frozenset) -> tuple[str, str] | None:
+    """(relative path, "<digest> names") of one file's executed lines; None: not counted."""
+    rel = index.rel(path)
+    fi = index.file(rel) if rel else None
+    if fi is None:
+        return None
+    names = {fi.owner(ln) for ln in lines}
+    names = {n for n in names if (path, n) not in skip}
+    if not names:
+        return None
+    names.discard(MODULE)  # always counted: a file's constants and imports
+    if len(names) > MAX_NAMES:  # most of the file: the whole file, and no list of names
+        return rel, f"{file_digest(fi, fi.digests)} {WHOLE}"
+    return rel, " ".join([file_digest(fi, names) or "", *sorted(names)])
 
 
 def _named(rel: str, names: Iterable[str]) -> list[str]:
@@ -346,7 +364,7 @@ def tree_state(root: Path) -> TreeState:
 class Tracer:
     """coverage.py measuring bound tests only, each test's lines taken from its collector.
 
-    Running only inside a bound test's phases (`start`, `pause`, `resume`), so the rest of
+    Running only inside a bound test's windows (`begin`, then `with tracer:`), so the rest of
     the run pays nothing; one Coverage object per process (xdist workers each have their
     own, so nothing is shared between processes).
 
@@ -376,30 +394,33 @@ class Tracer:
             "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
             "couldnt-parse", "already-imported"])
         self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
-        self._contexts: dict[str, str] = {}  # test key -> its context (every key started)
+        self._contexts: dict[str, str] = {}  # test key -> its context (every key begun)
         self._lines: dict[str, dict[str, set[int]]] = {}  # test key -> file -> lines
         self._key: str | None = None  # the test whose lines the collector holds now
         self._cov.start()  # creates the collector (and its first tracer) to check its shape
         self._cov.stop()
         self.collector = _collector(self._cov)  # None: the dynamic-contexts fallback
 
-    def start(self, key: str) -> None:
-        """Begin test `key` (a rerun of the same key adds to its lines)."""
+    def begin(self, key: str) -> None:
+        """Begin test `key`: the lines of the windows from now on (`with tracer:`) are its;
+        a rerun of the same key adds to them."""
+        self._contexts.setdefault(key, f"t{len(self._contexts) + 1}")
         if self.collector is not None:
             self._take()
             self._key = key
-            self._contexts.setdefault(key, key)
-            self._cov.start()
             return
+        # The fallback: the context stays coverage's current one through stops; lines are
+        # filed under it when coverage flushes, at the next switch or at the end.
         self._cov.start()
-        # The context stays coverage's current one through pauses: lines are filed under
-        # it when coverage flushes, which it does at the next switch or at the end.
-        self._cov.switch_context(self._contexts.setdefault(key, f"t{len(self._contexts) + 1}"))
+        self._cov.switch_context(self._contexts[key])
+        self._cov.stop()
 
-    def resume(self) -> None:
+    def __enter__(self) -> Tracer:
+        """Trace (a window of the current test)."""
         self._cov.start()
+        return self
 
-    def pause(self) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._cov.stop()
 
     def _take(self) -> None:
@@ -430,10 +451,12 @@ class Tracer:
         from . import tracing
 
         here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
-        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause")] + [
-            (hooks, "TestTracer._window")]
+        return [(here, f"Tracer.{n}") for n in ("begin", "__enter__", "__exit__")] + [
+            (hooks, f"TestTracer.{n}") for n in (
+                "pytest_runtest_setup", "pytest_runtest_call", "pytest_pyfunc_call",
+                "pytest_runtest_teardown")]
 
-    def lines_by_test(self) -> dict[str, dict[str, Iterable[int]]]:
+    def lines_by_test(self) -> dict[str, dict[str, Collection[int]]]:
         """{test key: {absolute path: executed lines}} for every test started."""
         if not self._contexts:
             return {}
@@ -443,7 +466,7 @@ class Tracer:
         self._key = None
         mapper = self.collector.file_mapper
         mapped: dict[str, str] = {}  # coverage's own file name -> the path it reports
-        out: dict[str, dict[str, Iterable[int]]] = {}
+        out: dict[str, dict[str, Collection[int]]] = {}
         for key in self._contexts:
             files: dict[str, set[int]] = {}
             for f, lines in self._lines.get(key, {}).items():
@@ -456,7 +479,7 @@ class Tracer:
             out[key] = files
         return out
 
-    def _lines_by_context(self) -> dict[str, dict[str, Iterable[int]]]:
+    def _lines_by_context(self) -> dict[str, dict[str, Collection[int]]]:
         """The fallback's read: one pass over coverage's data, file by file. Reading one
         context per test instead costs a regex over every context so far (quadratic: 27 s
         for 8,930 tests)."""

@@ -13,7 +13,7 @@ import yaml
 from falsify_project import KERNEL as BASE_KERNEL
 
 CONTRACT = "metadata:\n  version: 1.0.0\nfalsification_tests:\n" + "".join(
-    f"  - id: FALSIFY-TR-00{i}\n    rule: r{i}\n    prediction: p{i}\n" for i in range(1, 8))
+    f"  - id: FALSIFY-TR-00{i}\n    rule: r{i}\n    prediction: p{i}\n" for i in range(1, 10))
 
 KERNEL = BASE_KERNEL + """
 
@@ -105,6 +105,11 @@ def test_skipped():
 @pytest.mark.parametrize("x", [1, 2])
 def test_param(x, shared):
     assert fast(x) == 2 * x
+
+
+@pytest.mark.falsifier("FALSIFY-TR-007")
+def test_plain_last():  # no fixture of its own; the module's `shared` ends in its teardown
+    assert fast(0) == 0
 """
 
 
@@ -113,18 +118,29 @@ class _NotPlainDict(dict):
     changed how its collector keeps lines."""
 
 
+def counted(monkeypatch, owner, name: str) -> list:
+    """The calls of `owner.name` from now on (the method still runs)."""
+    calls = []
+    real = getattr(owner, name)
+
+    def count(self, *args):
+        calls.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(owner, name, count)
+    return calls
+
+
 @pytest.fixture
 def switches(monkeypatch):
-    """Counts coverage.py's dynamic-context switches (the fallback makes one per test)."""
-    calls = []
-    real = coverage.Coverage.switch_context
+    """coverage.py's dynamic-context switches (the fallback makes one per test)."""
+    return counted(monkeypatch, coverage.Coverage, "switch_context")
 
-    def counted(self, context):
-        calls.append(context)
-        return real(self, context)
 
-    monkeypatch.setattr(coverage.Coverage, "switch_context", counted)
-    return calls
+@pytest.fixture
+def starts(monkeypatch):
+    """coverage.py's starts: one per traced window."""
+    return counted(monkeypatch, coverage.Coverage, "start")
 
 
 def misshape(monkeypatch) -> None:
@@ -138,12 +154,39 @@ def misshape(monkeypatch) -> None:
     monkeypatch.setattr(coverage.collector.Collector, "reset", reset)
 
 
+PACKAGE_INIT = """\
+from kernel import opened, closed
+
+
+def setup_module():
+    opened()
+
+
+def teardown_module():
+    closed(None)
+"""
+
+def plain_tests(*names: str, first_id: int = 1) -> str:
+    """A test module of plain tests (no fixtures), each bound to its own claim, each
+    calling kernel.fast."""
+    return "import pytest\nfrom kernel import fast\n" + "".join(
+        f'\n\n@pytest.mark.falsifier("FALSIFY-TR-00{first_id + i}")\n'
+        f"def test_{name}():\n    assert fast({i}) == {2 * i}\n" for i, name in enumerate(names))
+
+
+PACKAGE_TESTS = plain_tests("first_in_package", "last_in_package", first_id=8)
+
+
 @pytest.fixture
 def traced(project):
     project.contract(CONTRACT)
     (project.path / "kernel.py").write_text(KERNEL)
     (project.path / "conftest.py").write_text(CONFTEST)
     project.tests(TESTS)
+    # a package collected after test_demo.py: its setup follows a teardown of another module
+    (project.path / "x_pkg").mkdir()
+    (project.path / "x_pkg" / "__init__.py").write_text(PACKAGE_INIT)
+    (project.path / "x_pkg" / "test_pkg.py").write_text(PACKAGE_TESTS)
     return project
 
 
@@ -165,7 +208,7 @@ def test_fingerprints_from_the_collector_equal_those_of_dynamic_contexts(traced,
     with monkeypatch.context() as m:
         misshape(m)
         slow = fingerprints(traced, "slow.json")
-    assert len(switches) == len(slow) == 8
+    assert len(switches) == len(slow) == 11
     assert fast == slow
     # and both are about the code the tests ran, not merely equal
     assert names(fast["test_demo.py::test_plain"]) == ["fast"]
@@ -173,7 +216,10 @@ def test_fingerprints_from_the_collector_equal_those_of_dynamic_contexts(traced,
     assert names(fast["test_demo.py::test_fixtures"]) == ["closed", "opened", "other"]
     assert names(fast["test_demo.py::test_fixtures"], "conftest.py") == ["resource", "shared"]
     assert names(fast["test_demo.py::test_setup_error"], "conftest.py") == ["broken"]
-    assert names(fast["test_demo.py::test_param[2]"], "conftest.py") == ["shared"]  # teardown
+    assert names(fast["test_demo.py::test_plain_last"], "conftest.py") == ["shared"]  # teardown
+    # a package's setup_module and teardown_module run in its first and last test's phases
+    assert names(fast["x_pkg/test_pkg.py::test_first_in_package"]) == ["fast", "opened"]
+    assert names(fast["x_pkg/test_pkg.py::test_last_in_package"]) == ["closed", "fast"]
 
 
 def test_code_a_test_runs_in_a_thread_it_starts_is_in_its_fingerprint(traced):
@@ -225,10 +271,38 @@ def test_a_collector_without_the_expected_shape_falls_back_to_dynamic_contexts(
         traced, switches, monkeypatch):
     misshape(monkeypatch)
     assert traced.run("--falsify").ret == 1  # test_setup_error errors: its claim FALSIFIED
-    assert len(switches) == 8  # one context per bound test that ran
+    assert len(switches) == 11  # one context per bound test that ran
     evidence = {e["id"]: e.get("evidence")
                 for e in yaml.safe_load(traced.read())["falsification_tests"]}
     plain = evidence["FALSIFY-TR-001"]["tests"][0]["fingerprint"]
     assert names(plain) == ["fast"]
     thread = evidence["FALSIFY-TR-004"]["tests"][0]["fingerprint"]
     assert names(thread) == ["fast", "in_thread"]
+
+
+PLAIN_TESTS = plain_tests("one", "two", "three")
+
+
+def test_a_plain_test_is_traced_in_its_function_and_at_its_modules_edges_only(project, starts):
+    project.contract(CONTRACT)
+    (project.path / "kernel.py").write_text(KERNEL)
+    project.tests(PLAIN_TESTS)
+    fps = fingerprints(project)
+    # the tracer's first start checks coverage.py's shape; then the first test's setup (its
+    # module is set up), each test's function, and the last test's teardown
+    assert len(starts) == 1 + 1 + 3 + 1
+    assert {t: names(fp) for t, fp in fps.items()} == {
+        f"test_demo.py::test_{n}": ["fast"] for n in ("one", "two", "three")}
+
+
+def test_a_project_hook_in_the_setup_of_plain_tests_has_every_setup_traced(project, starts):
+    project.contract(CONTRACT)
+    (project.path / "kernel.py").write_text(KERNEL)
+    (project.path / "conftest.py").write_text(
+        "from kernel import other\n\n\ndef pytest_runtest_setup(item):\n    other(0)\n")
+    project.tests(PLAIN_TESTS)
+    fps = fingerprints(project)
+    assert len(starts) == 1 + 3 + 3 + 1  # every whole setup: the hook could run anything
+    for fp in fps.values():
+        assert names(fp) == ["fast", "other"]
+        assert names(fp, "conftest.py") == ["pytest_runtest_setup"]
