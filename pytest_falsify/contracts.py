@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fnmatch
-import functools
 import gc
 import os
 from collections.abc import Iterator
@@ -102,19 +101,24 @@ class Entry:
     key: str = ""  # the contract's key
     word: str | None = None  # the status exactly as written on disk
 
-    @property
-    def qid(self) -> str:
-        """The qualified id `KEY::ID`, unique across the contracts directory."""
-        return f"{self.key}{SEP}{self.id}"
+    #: the qualified id `KEY::ID`, unique across the contracts directory (set once: an
+    #: entry is never edited in place, and a plan asks for it ~10 times per entry)
+    qid: str = field(init=False, repr=False, compare=False)
+    _stored: list | None = field(default=None, init=False, repr=False, compare=False)
 
-    @functools.cached_property
+    def __post_init__(self) -> None:
+        self.qid = f"{self.key}{SEP}{self.id}"
+
+    @property
     def stored_tests(self) -> list[dict]:
-        """Evidence records the plugin wrote earlier (one per bound test); read once (an
-        entry is never edited in place: a rewrite loads new entries)."""
-        ev = self.evidence
-        if isinstance(ev, dict) and isinstance(ev.get("tests"), list):
-            return [t for t in ev["tests"] if isinstance(t, dict) and isinstance(t.get("test"), str)]
-        return []
+        """Evidence records the plugin wrote earlier (one per bound test); read once.
+        (Not functools.cached_property: on Python 3.11 its first read takes a lock, a
+        cost paid 8,930 times per run at aprender's scale.)"""
+        if self._stored is None:
+            ev = self.evidence
+            self._stored = [t for t in ev["tests"] if isinstance(t, dict) and isinstance(
+                t.get("test"), str)] if isinstance(ev, dict) and isinstance(ev.get("tests"), list) else []
+        return self._stored
 
 
 @dataclass
@@ -159,31 +163,55 @@ class ContractSet:
         return {e.path for e in self.errors}
 
     def closest(self, unknown: str, n: int = 3) -> list[str]:
-        pool = list(self.by_qid) if SEP in unknown else list(self.qids_of)
-        return difflib.get_close_matches(unknown, pool, n=n, cutoff=0.6)
+        return closest(unknown, self.by_qid, self.qids_of, n)
 
     def resolve(self, ref: str) -> tuple[str | None, str | None]:
         """A marker's id -> (qualified id, None), or (None, why it names no single entry)."""
-        if SEP in ref:
-            if ref in self.by_qid:
-                return ref, None
-            key, _, fid = ref.rpartition(SEP)
-            for suffix in SUFFIXES:
-                if key.endswith(suffix) and f"{key[:-len(suffix)]}{SEP}{fid}" in self.by_qid:
-                    return None, (f"unknown falsifier id {ref!r}: write the contract without "
-                                  f"{suffix!r}: {key[:-len(suffix)]}{SEP}{fid}")
-            close = self.closest(ref)
-            hint = f"; closest known: {', '.join(close)}" if close else ""
-            return None, f"unknown falsifier id {ref!r}{hint}"
-        qids = self.qids_of.get(ref, [])
-        if len(qids) == 1:
-            return qids[0], None
-        if qids:
-            return None, (f"falsifier id {ref!r} is in {len(qids)} contracts; qualify it as one "
-                          f"of: {', '.join(qids)}")
-        close = self.closest(ref)
+        return resolve(ref, self.by_qid, self.qids_of)
+
+
+@dataclass
+class IdSet:
+    """What binding markers needs of a contracts directory, and no more: its qualified ids
+    and its errors (index.py's id index loads it without the entries)."""
+
+    qids: frozenset[str]
+    #: bare id -> the qualified ids that carry it
+    qids_of: dict[str, list[str]]
+    errors: list[ContractError]
+
+    def resolve(self, ref: str) -> tuple[str | None, str | None]:
+        return resolve(ref, self.qids, self.qids_of)
+
+
+def closest(unknown: str, qids, qids_of: dict[str, list[str]], n: int = 3) -> list[str]:
+    pool = list(qids) if SEP in unknown else list(qids_of)
+    return difflib.get_close_matches(unknown, pool, n=n, cutoff=0.6)
+
+
+def resolve(ref: str, qids, qids_of: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    """A marker's id -> (qualified id, None), or (None, why it names no single entry).
+    `qids`: every qualified id (a set or a mapping); `qids_of`: bare id -> qualified ids."""
+    if SEP in ref:
+        if ref in qids:
+            return ref, None
+        key, _, fid = ref.rpartition(SEP)
+        for suffix in SUFFIXES:
+            if key.endswith(suffix) and f"{key[:-len(suffix)]}{SEP}{fid}" in qids:
+                return None, (f"unknown falsifier id {ref!r}: write the contract without "
+                              f"{suffix!r}: {key[:-len(suffix)]}{SEP}{fid}")
+        close = closest(ref, qids, qids_of)
         hint = f"; closest known: {', '.join(close)}" if close else ""
         return None, f"unknown falsifier id {ref!r}{hint}"
+    found = qids_of.get(ref, [])
+    if len(found) == 1:
+        return found[0], None
+    if found:
+        return None, (f"falsifier id {ref!r} is in {len(found)} contracts; qualify it as one "
+                      f"of: {', '.join(found)}")
+    close = closest(ref, qids, qids_of)
+    hint = f"; closest known: {', '.join(close)}" if close else ""
+    return None, f"unknown falsifier id {ref!r}{hint}"
 
 
 def _line(node: yaml.Node) -> int:
@@ -355,18 +383,22 @@ def _file_error(problem: walk.FileProblem) -> ContractError:
     return ContractError(problem.path, 0, problem.message, problem.fix)
 
 
-def _stat_key(path: Path) -> tuple | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
+def _stat_key(path: Path, st: os.stat_result | None = None) -> tuple | None:
+    """(inode, size, mtime ns) of `path`: of `st` when the caller has just taken it."""
+    if st is None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def load_file(path: Path, settings: Settings | None = None, key: str | None = None,
+              st: os.stat_result | None = None,
               ) -> tuple[Contract | None, list[ContractError], list[ContractNote]]:
-    """Read and parse one file: (contract or None, errors, notes)."""
-    stat = _stat_key(path)
+    """Read and parse one file: (contract or None, errors, notes). `st`: its stat, taken
+    just before (the walk's), so it is not taken twice."""
+    stat = _stat_key(path, st)
     try:
         data = walk.read_limited(path)
     except walk.FileProblem as exc:
@@ -438,26 +470,47 @@ def _map_errors(settings: Settings, root: Path) -> list[ContractError]:
     return out
 
 
-def _one_path_per_file(paths: list[Path]) -> tuple[list[Path], list[ContractError]]:
+def _one_path_per_file(found: list[tuple[Path, os.stat_result]]
+                       ) -> tuple[list[tuple[Path, os.stat_result]], list[ContractError]]:
     """Each file once: a second path to the same file (a symlink or hard link) would count
-    its claims twice under two keys, so it is an error and only the real file is read."""
+    its claims twice under two keys, so it is an error and only the real file is read.
+    `found`: the walk's (path, stat) pairs."""
     by_file: dict[tuple[int, int], list[Path]] = {}
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            by_file[(-1, id(p))] = [p]  # the reader reports it
-            continue
+    for p, st in found:
         by_file.setdefault((st.st_dev, st.st_ino), []).append(p)
+    if len(by_file) == len(found):  # the usual case: no file has two paths
+        return found, []
     keep: set[Path] = set()
     errors: list[ContractError] = []
     for group in by_file.values():
-        real = next((p for p in group if not p.is_symlink()), group[0])
+        real = group[0] if len(group) == 1 else next(
+            (p for p in group if not p.is_symlink()), group[0])
         keep.add(real)
         errors.extend(ContractError(p, 0, f"the same file as {real} (a link): its claims would "
                                           "count twice", "remove the link, or list it in falsify_exclude")
                       for p in group if p != real)
-    return [p for p in paths if p in keep], errors
+    return [f for f in found if f[0] in keep], errors
+
+
+def load_paths(root: Path, settings: Settings
+                   ) -> tuple[list[tuple[Path, str, os.stat_result]], list[ContractError], int]:
+    """The files a load reads: ([(path, contract key, stat)], errors of the directory
+    itself (the status map, the walk, links), how many files falsify_exclude skipped)."""
+    errors = _map_errors(settings, root)
+    found, problems = walk.contract_files_stat(root)
+    errors.extend(_file_error(p) for p in problems)
+    found, twice = _one_path_per_file(found)
+    errors.extend(twice)
+    base = root if root.is_dir() else root.parent
+    out: list[tuple[Path, str, os.stat_result]] = []
+    skipped = 0
+    for path, st in found:
+        if settings.exclude and path != root and excluded(contract_key(path, base, suffix=True),
+                                                          settings.exclude):
+            skipped += 1
+            continue
+        out.append((path, contract_key(path, base), st))
+    return out, errors, skipped
 
 
 def _load_dir(root: Path, previous: ContractSet | None, settings: Settings, load) -> ContractSet:
@@ -465,22 +518,14 @@ def _load_dir(root: Path, previous: ContractSet | None, settings: Settings, load
     if previous is not None:
         broken = previous.broken
         reuse = {c.path: c for c in previous.contracts if c.path not in broken and c.stat}
-    cset = ContractSet([], _map_errors(settings, root), settings=settings)
-    paths, problems = walk.contract_files(root)
-    cset.errors.extend(_file_error(p) for p in problems)
-    paths, twice = _one_path_per_file(paths)
-    cset.errors.extend(twice)
-    base = root if root.is_dir() else root.parent
-    for path in paths:
-        if settings.exclude and path != root and excluded(contract_key(path, base, suffix=True),
-                                                          settings.exclude):
-            cset.excluded += 1
-            continue
+    files, errors, skipped = load_paths(root, settings)
+    cset = ContractSet([], errors, settings=settings, excluded=skipped)
+    for path, key, st in files:
         old = reuse.get(path)
-        if old is not None and old.stat == _stat_key(path):
+        if old is not None and old.stat == _stat_key(path, st):
             contract, errs, notes = old, [], []
         else:
-            contract, errs, notes = load(path, settings, contract_key(path, base))
+            contract, errs, notes = load(path, settings, key, st)
         cset.errors.extend(errs)
         cset.notes.extend(notes)
         if contract is None:

@@ -104,12 +104,17 @@ def states(entries: Iterable[tuple], statuses: Mapping[str, tuple],
     # not pass has an empty `falsifiable` and must not hide its stored mutants evidence.
     fresh_by_test = {t: r for t, r in results.items()
                      if isinstance(r.get("falsifiable"), dict) and r["falsifiable"]}
+    fresh_by_qid: dict[str, list[tuple[str, Mapping]]] = {}  # one pass, not one per claim
+    for t, r in fresh_by_test.items():
+        for qid in dict.fromkeys(r.get("ids", ())):
+            fresh_by_qid.setdefault(qid, []).append((t, r))
     out = []
     for qid, _key, stored, data in entries:
         declared, _err = declared_faults(data)
         records = [fresh_by_test.get(str(r.get("test")), r) for r in stored]
-        seen = {str(r.get("test")) for r in stored}
-        records += [r for t, r in fresh_by_test.items() if t not in seen and qid in r.get("ids", ())]
+        if qid in fresh_by_qid:
+            seen = {str(r.get("test")) for r in stored}
+            records += [r for t, r in fresh_by_qid[qid] if t not in seen]
         out.append(state(qid, declared, records, statuses.get(qid, (None, None, None))[2]))
     return out
 

@@ -4,7 +4,7 @@ Grain: one digest per *function* (top-level functions and methods, nested classe
 included; a nested function or lambda belongs to the function around it) plus one
 `<module>` digest per file for everything outside functions (imports, constants, class
 attributes, decorators' arguments live in the function's own span). Lines come from
-coverage.py, run with one dynamic context per test (see `Tracer`); the digests are of
+coverage.py's collector, taken per test (see `Tracer`); the digests are of
 the normalised source (blank lines, full-line comments and trailing spaces dropped,
 indentation kept relative), so moving a function or editing a comment line is no change,
 while any change to its code is.
@@ -25,7 +25,7 @@ import bisect
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,28 +226,46 @@ def file_digest(fi: FileIndex, names: Iterable[str]) -> str | None:
     return h.hexdigest()[:_DIGEST_CHARS]
 
 
-def fingerprint(lines_by_file: Mapping[str, Iterable[int]], index: SourceIndex,
-                skip: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+_MEMO_LINES = 16  # `fingerprint` memoises files with at least this many executed lines
+
+
+def fingerprint(lines_by_file: Mapping[str, Collection[int]], index: SourceIndex,
+                skip: Iterable[tuple[str, str]] = (), memo: dict | None = None) -> dict[str, str]:
     """The stored fingerprint of executed lines ({absolute path: line numbers}):
     {file: "<digest> name name ..."}, `<module>` implied. `skip`: (absolute path, qualname)
-    of functions never to count (the tracer's own)."""
-    skip = set(skip)
+    of functions never to count (the tracer's own). `memo`: a dict kept across the calls
+    of one run, so a file that many tests ran with the same lines is looked up once."""
+    skip = skip if isinstance(skip, (set, frozenset)) else set(skip)
     out: dict[str, str] = {}
     for path in sorted(lines_by_file):
-        rel = index.rel(path)
-        fi = index.file(rel) if rel else None
-        if fi is None:
-            continue
-        names = {fi.owner(ln) for ln in lines_by_file[path]}
-        names = {n for n in names if (path, n) not in skip}
-        if not names:
-            continue
-        names.discard(MODULE)  # always counted: a file's constants and imports
-        if len(names) > MAX_NAMES:  # most of the file: the whole file, and no list of names
-            out[rel] = f"{file_digest(fi, fi.digests)} {WHOLE}"
+        lines = lines_by_file[path]
+        if memo is None or len(lines) < _MEMO_LINES:  # hashing a few lines costs more
+            entry = _file_entry(path, lines, index, skip)
         else:
-            out[rel] = " ".join([file_digest(fi, names) or "", *sorted(names)])
+            key = (path, frozenset(lines))
+            if key not in memo:
+                memo[key] = _file_entry(path, key[1], index, skip)
+            entry = memo[key]
+        if entry is not None:
+            out[entry[0]] = entry[1]
     return dict(sorted(out.items()))
+
+
+def _file_entry(path: str, lines: Iterable[int], index: SourceIndex,
+                skip: set | frozenset) -> tuple[str, str] | None:
+    """(relative path, "<digest> names") of one file's executed lines; None: not counted."""
+    rel = index.rel(path)
+    fi = index.file(rel) if rel else None
+    if fi is None:
+        return None
+    names = {fi.owner(ln) for ln in lines}
+    names = {n for n in names if (path, n) not in skip}
+    if not names:
+        return None
+    names.discard(MODULE)  # always counted: a file's constants and imports
+    if len(names) > MAX_NAMES:  # most of the file: the whole file, and no list of names
+        return rel, f"{file_digest(fi, fi.digests)} {WHOLE}"
+    return rel, " ".join([file_digest(fi, names) or "", *sorted(names)])
 
 
 def _named(rel: str, names: Iterable[str]) -> list[str]:
@@ -344,14 +362,23 @@ def tree_state(root: Path) -> TreeState:
 # --- coverage.py: the lines each test runs -----------------------------------------------------
 
 class Tracer:
-    """coverage.py measuring bound tests only, under one dynamic context per test.
+    """coverage.py measuring bound tests only, each test's lines taken from its collector.
 
-    Running only inside a bound test's phases (`start`, `pause`, `resume`), so the rest of
+    Running only inside a bound test's windows (`begin`, then `with tracer:`), so the rest of
     the run pays nothing; one Coverage object per process (xdist workers each have their
-    own, so nothing is shared between processes). The lines are read once, for every
-    test, at the end of the run (`lines_by_test`): reading one context per test costs a
-    regex over every context so far (quadratic: 27 s for 8,930 tests), erasing between
-    tests re-creates coverage's database (~0.3 ms a test); a context switch is ~0.01 ms.
+    own, so nothing is shared between processes).
+
+    Per-test lines: coverage.py's tracers fill its collector's `data`, a dict {file: set
+    of line numbers}, in place. When the next test starts (tracing is stopped then) that
+    dict's lines are filed under the test that ran and the dict is emptied
+    (`_take`); nothing goes through coverage's database. That dict is private API:
+    coverage.py has no public way to read lines per test short of dynamic contexts, and a
+    context switch flushes the collector into its in-memory SQLite (~0.1 ms, 1.2 s of
+    8,930 trivial tests), where the dict costs ~1 us. `_collector` checks the shape this
+    relies on once; without it (a coverage.py that keeps its data otherwise) the tracer
+    falls back to one dynamic context per test, read once at the end of the run
+    (`lines_by_test`). Either way a rerun of the same key (rerun plugins) adds to its
+    lines, and threads a test starts are traced by coverage's own thread support.
     """
 
     def __init__(self, root: Path, omit: Iterable[str] = ()) -> None:
@@ -367,20 +394,56 @@ class Tracer:
             "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
             "couldnt-parse", "already-imported"])
         self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
-        self._contexts: dict[str, str] = {}  # test key -> its context
-
-    def start(self, key: str) -> None:
-        """Begin test `key` in its context (a rerun of the same key adds to it)."""
-        self._cov.start()
-        # The context stays coverage's current one through pauses: lines are filed under
-        # it when coverage flushes, which it does at the next switch or at the end.
-        self._cov.switch_context(self._contexts.setdefault(key, f"t{len(self._contexts) + 1}"))
-
-    def resume(self) -> None:
-        self._cov.start()
-
-    def pause(self) -> None:
+        self._contexts: dict[str, str] = {}  # test key -> its context (every key begun)
+        self._lines: dict[str, dict[str, set[int]]] = {}  # test key -> file -> lines
+        self._key: str | None = None  # the test whose lines the collector holds now
+        self._cov.start()  # creates the collector (and its first tracer) to check its shape
         self._cov.stop()
+        self.collector = _collector(self._cov)  # None: the dynamic-contexts fallback
+
+    def begin(self, key: str) -> None:
+        """Begin test `key`: the lines of the windows from now on (`with tracer:`) are its;
+        a rerun of the same key adds to them."""
+        self._contexts.setdefault(key, f"t{len(self._contexts) + 1}")
+        if self.collector is not None:
+            self._take()
+            self._key = key
+            return
+        # The fallback: the context stays coverage's current one through stops; lines are
+        # filed under it when coverage flushes, at the next switch or at the end.
+        self._cov.start()
+        self._cov.switch_context(self._contexts[key])
+        self._cov.stop()
+
+    def __enter__(self) -> Tracer:
+        """Trace (a window of the current test)."""
+        self._cov.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cov.stop()
+
+    def _take(self) -> None:
+        """File the collector's lines under the test that ran them and empty it. Only
+        while tracing is stopped: every `start` makes new tracers, which look each file's
+        set up in the dict again (a set still held by a running tracer is never dropped).
+        The items are copied before the dict is cleared, so a thread the test left behind
+        can add to a set we hold, never to one we lose."""
+        data = self.collector.data  # type: ignore[union-attr]
+        if not data:
+            return
+        items = list(data.items())
+        data.clear()
+        if self._key is None:
+            return
+        got = self._lines.setdefault(self._key, {})
+        for f, lines in items:
+            if lines:
+                old = got.get(f)
+                if old is None:
+                    got[f] = lines
+                else:
+                    old |= lines
 
     #: the tracer's own functions, which run while it traces: never part of a fingerprint
     @staticmethod
@@ -388,14 +451,38 @@ class Tracer:
         from . import tracing
 
         here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
-        return [(here, f"Tracer.{n}") for n in ("start", "resume", "pause")] + [
-            (hooks, "TestTracer._window")]
+        return [(here, f"Tracer.{n}") for n in ("begin", "__enter__", "__exit__")] + [
+            (hooks, f"TestTracer.{n}") for n in (
+                "pytest_runtest_setup", "pytest_runtest_call", "pytest_pyfunc_call",
+                "pytest_runtest_teardown")]
 
-    def lines_by_test(self) -> dict[str, dict[str, list[int]]]:
-        """{test key: {absolute path: executed lines}} for every test started; one pass
-        over coverage's data, file by file."""
+    def lines_by_test(self) -> dict[str, dict[str, Collection[int]]]:
+        """{test key: {absolute path: executed lines}} for every test started."""
         if not self._contexts:
             return {}
+        if self.collector is None:
+            return self._lines_by_context()
+        self._take()
+        self._key = None
+        mapper = self.collector.file_mapper
+        mapped: dict[str, str] = {}  # coverage's own file name -> the path it reports
+        out: dict[str, dict[str, Collection[int]]] = {}
+        for key in self._contexts:
+            files: dict[str, set[int]] = {}
+            for f, lines in self._lines.get(key, {}).items():
+                if f not in mapped:
+                    mapped[f] = mapper(f)
+                if mapped[f] in files:  # two names of one file (a link): one entry
+                    files[mapped[f]] = files[mapped[f]] | lines
+                else:
+                    files[mapped[f]] = lines
+            out[key] = files
+        return out
+
+    def _lines_by_context(self) -> dict[str, dict[str, Collection[int]]]:
+        """The fallback's read: one pass over coverage's data, file by file. Reading one
+        context per test instead costs a regex over every context so far (quadratic: 27 s
+        for 8,930 tests)."""
         data = self._cov.get_data()
         by_context: dict[str, dict[str, list[int]]] = {}
         for f in data.measured_files():
@@ -403,6 +490,25 @@ class Tracer:
                 for c in contexts:
                     by_context.setdefault(c, {}).setdefault(f, []).append(line)
         return {key: by_context.get(c, {}) for key, c in self._contexts.items()}
+
+
+def _collector(cov):
+    """coverage.py's collector when it has the shape `Tracer` relies on, else None.
+
+    Checked once, after a first start and stop (coverage 5 to 7 have it; a later release
+    may not): `_collector.data` is a plain dict of line sets (no branch measurement) that
+    the collector's tracers share (`tracer.data is collector.data`), and
+    `_collector.file_mapper` turns its file names into the ones coverage reports
+    (`Collector.flush_data` maps them so too)."""
+    col = getattr(cov, "_collector", None)
+    data = getattr(col, "data", None)
+    tracers = getattr(col, "tracers", None)
+    if (type(data) is not dict or getattr(col, "branch", True) is not False
+            or not callable(getattr(col, "file_mapper", None))
+            or not isinstance(tracers, list) or not tracers
+            or any(getattr(t, "data", None) is not data for t in tracers)):
+        return None
+    return col
 
 
 def foreign_coverage() -> bool:

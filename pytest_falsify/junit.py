@@ -20,7 +20,7 @@ from . import evidence
 _METRICS = pytest.StashKey[list]()
 
 
-def _suite_level(config: pytest.Config) -> bool:
+def suite_level(config: pytest.Config) -> bool:
     if not getattr(config.option, "xmlpath", None):  # no --junitxml (or junitxml disabled)
         return False
     return config.getini("junit_family") == "xunit2"
@@ -28,7 +28,7 @@ def _suite_level(config: pytest.Config) -> bool:
 
 def record(item: pytest.Item, name: str, value: object) -> None:
     """Record one metric of `item` (already a builtin)."""
-    if _suite_level(item.config):
+    if suite_level(item.config):
         item.stash.setdefault(_METRICS, []).append((name, value))
     else:
         item.user_properties.append((name, value))
@@ -36,7 +36,9 @@ def record(item: pytest.Item, name: str, value: object) -> None:
 
 def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     """Carry the suite-level metrics on the report (builtins, so they cross xdist)."""
-    pairs = item.stash.get(_METRICS, None)
+    # `in` first: Stash.get raises and catches a KeyError for a missing key (~1 us), and
+    # this runs for every report of every test.
+    pairs = item.stash[_METRICS] if _METRICS in item.stash else None
     if pairs:
         setattr(report, evidence.SUITE_METRICS, [list(p) for p in pairs])
 

@@ -49,7 +49,7 @@ class FaultRunner:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem):
-        faults = item.stash.get(_FAULTS, None)
+        faults = item.stash[_FAULTS] if _FAULTS in item.stash else None  # no KeyError per test
         if not faults:
             return None
         results: dict[str, bool | None] = {}
@@ -69,7 +69,7 @@ class FaultRunner:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item):
-        name = item.stash.get(ACTIVE, None)
+        name = item.stash[ACTIVE] if ACTIVE in item.stash else None
         if name is None:
             return (yield)
         with self.factories[name]():

@@ -145,10 +145,14 @@ class ParseCache:
             del self.records[k]
             self._dirty = True
 
-    def save(self) -> None:
-        """Write the cache if it changed (atomically; best effort)."""
+    def mark_changed(self) -> None:
+        """The records were set from outside: `save` writes them."""
+        self._dirty = True
+
+    def save(self) -> bool:
+        """Write the cache if it changed (atomically; best effort); whether it was written."""
         if self.path is None or not self._dirty:
-            return
+            return False
         records = json.dumps(self.records, separators=(",", ":")).encode()
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint,
                              "checksum": digest(records)}).encode()
@@ -164,5 +168,6 @@ class ParseCache:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError:
-            return
+            return False
         self._dirty = False
+        return True

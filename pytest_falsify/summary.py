@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import verdict as V
-from .contracts import Entry
-from .engine import Plan
-from .gate import Gate
+
+if TYPE_CHECKING:  # a run without a falsify mode shows contract errors, and loads no engine
+    from .contracts import Entry
+    from .engine import Plan
+    from .gate import Gate
 
 COLUMNS = ("DISCHARGED", "PARTIAL", "BLOCKER", "UNBOUND", "FALSIFIED")
 _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
@@ -17,10 +21,16 @@ _BUCKET = {"DISCHARGED": "DISCHARGED", "PARTIAL_ALGORITHM_LEVEL": "PARTIAL",
 
 
 def rel(path: Path) -> str:
+    """`path` relative to the working directory (as the terminal shows paths)."""
+    return _rel(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=8192)  # a summary names the same files many times
+def _rel(path: str, cwd: str) -> str:
     try:
-        return os.path.relpath(path)
+        return os.path.relpath(path, cwd)
     except ValueError:  # another drive on Windows
-        return str(path)
+        return path
 
 
 #: Counted beside the status columns (a stale claim also counts under its status).
@@ -88,12 +98,14 @@ def _bound(results: Mapping[str, Mapping]) -> dict[str, list[Mapping]]:
 
 def named_claims(entries: Iterable[Entry], partial: bool = True,
                  statuses: Mapping[str, tuple[str, str, str]] | None = None,
-                 results: Mapping[str, Mapping] | None = None) -> list[str]:
+                 results: Mapping[str, Mapping] | None = None,
+                 bound: Mapping[str, list[Mapping]] | None = None) -> list[str]:
     """One line per FALSIFIED entry with its failing test (this run's, else the one on
     record), then, with `partial`, one per PARTIAL_ALGORITHM_LEVEL entry. `statuses`
-    (a plan's) gives the derived status; without it, the status on disk counts."""
+    (a plan's) gives the derived status; without it, the status on disk counts.
+    `bound`: `_bound(results)`, when the caller has it."""
     entries = list(entries)
-    bound = _bound(results or {})
+    bound = _bound(results or {}) if bound is None else bound
 
     def status(e: Entry) -> str | None:
         return statuses[e.qid][2] if statuses and e.qid in statuses else e.status
@@ -110,15 +122,16 @@ def named_claims(entries: Iterable[Entry], partial: bool = True,
 _REASON_WIDTH = 48
 
 
-def run_census(plan: Plan, entries: Iterable[Entry],
-               results: Mapping[str, Mapping]) -> tuple[int, dict[str, int]]:
+def run_census(plan: Plan, entries: Iterable[Entry], results: Mapping[str, Mapping],
+               bound: Mapping[str, list[Mapping]] | None = None) -> tuple[int, dict[str, int]]:
     """(claims evidenced by this run, why the others were not: reason -> claims).
 
     A claim is evidenced when one of its bound tests passed, failed or was blocked in
     this run. The others: its tests ran but did not give evidence (the skip reason, or
     the outcome: error, xfail), none of them was selected this run ("not selected"), or
-    no test binds it at all ("no bound test")."""
-    bound = _bound(results)
+    no test binds it at all ("no bound test"). `bound`: `_bound(results)`, when the caller
+    has it."""
+    bound = _bound(results) if bound is None else bound
     stored: set[str] | None = None  # built only if some claim had no bound test run
     evidenced = 0
     why: dict[str, int] = {}
@@ -174,7 +187,8 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
     list before counting the rest (None: all; the plugin's -v). FALSIFIED claims are
     always listed, every one."""
     entries = list(entries)
-    out = named_claims(entries, partial=False, statuses=plan.statuses, results=results)
+    bound = _bound(results or {})  # once, for both uses below
+    out = named_claims(entries, partial=False, statuses=plan.statuses, bound=bound)
     if plan.transitions:
         out.append("transitions:")
         out.extend(f"  {t}" for t in _head(plan.transitions, long_lists))
@@ -194,7 +208,7 @@ def lines(plan: Plan, mode: str, written: Iterable[Path], problems: Iterable[str
     out.extend(_more(shown, long_lists, "changed contracts (their rows)"))
     out.append(format_row("TOTAL", total(rows), width))
     if results is not None:
-        evidenced, why = run_census(plan, entries, results)
+        evidenced, why = run_census(plan, entries, results, bound)
         out.append(denominators(plan, evidenced, not_run=why))
     for e in plan.unbound_claims:
         out.append(f"  {rel(e.path)}:{e.line}: {e.qid}: {e.status} claims evidence, no test binds it")

@@ -7,6 +7,13 @@ pays nothing. The windows are the innermost wrappers (trylast): other plugins' w
 plain hook implementations run inside. The fingerprints are computed once, at the end of the run
 (`TestTracer.fingerprints`): the plugin adds them to its results, or, in an xdist worker,
 sends them to the controller in `workeroutput`.
+
+A plain test (`_plain`: a `pytest.Function` without fixtures, under no hook implementation
+but pytest's own) runs nothing of the project in its phases but its function, except where
+its parent is set up or torn down. Its call is traced inside `pytest_pyfunc_call` only, and
+its setup and teardown only at such a boundary: the fingerprint is the one the whole
+phases give (a test compares), without coverage.py tracing pytest's own machinery, which
+is most of what tracing a trivial test costs (~0.07 ms of its ~0.1 ms, Python 3.11).
 """
 
 from __future__ import annotations
@@ -51,37 +58,126 @@ class TestTracer:
     def __init__(self, root: Path, index: F.SourceIndex) -> None:
         self.tracer = F.Tracer(root)
         self.index = index
-        self.skip = F.Tracer.own_functions()
+        self.skip = frozenset(F.Tracer.own_functions())
+        #: the parent that the last teardown kept set up (None: none, or not known)
+        self._kept: object = None
+        #: parent node -> the phases whose hook implementations are all pytest's own
+        self._quiet: dict[object, frozenset[str]] = {}
+        self._item: pytest.Item | None = None  # the test being traced, from its setup on
+        self._phases: frozenset[str] = frozenset()  # its phases traced narrowly (`_plain`)
+        self._in_pyfunc: pytest.Item | None = None  # a plain test whose call traces there
 
     def mark(self, item: pytest.Item) -> None:
         item.stash[_BOUND] = True
 
-    def _window(self, item: pytest.Item, phase: str):
-        """Trace `phase` of a bound test: the first phase starts its context."""
-        if not item.stash.get(_BOUND, False) or mutants.ACTIVE in item.stash:
-            return (yield)  # unbound, or a faulted rerun (mutants mode): not evidence
-        if phase == "setup":
-            self.tracer.start(item.nodeid)
-        else:
-            self.tracer.resume()
-        try:
-            return (yield)
-        finally:
-            self.tracer.pause()
+    def _traced(self, item: pytest.Item) -> bool:
+        """Bound, and not a faulted rerun (mutants mode): evidence."""
+        return _BOUND in item.stash and mutants.ACTIVE not in item.stash  # `in`: no KeyError
+
+    def _plain(self, item: pytest.Item) -> frozenset[str]:
+        """The phases of `item` in which nothing of the project runs but its function: none
+        unless it is a `pytest.Function` without fixtures (not even autouse or xunit ones)
+        and the fast path traces (the contexts fallback keeps whole phases)."""
+        if (type(item) is not pytest.Function or item.fixturenames
+                or self.tracer.collector is None):
+            return frozenset()
+        parent = item.parent
+        if parent not in self._quiet:  # conftest files apply per directory: per parent
+            self._quiet[parent] = self._quiet_phases(item.ihook)
+        return self._quiet[parent]
+
+    def _quiet_phases(self, hook) -> frozenset[str]:
+        """The phases where whatever a whole-phase window traces and the narrow one does not
+        is pytest's own code: the implementations inside our phase wrapper (the plain ones
+        and the wrappers nested in ours), skipping's `pytest_markeval_namespace` (setup),
+        and the wrappers around our `pytest_pyfunc_call` (call)."""
+        def inside(name: str) -> list:
+            impls = getattr(hook, name).get_hookimpls()
+            mine = next((i for i, im in enumerate(impls) if im.plugin is self), None)
+            if mine is None:
+                return [None]  # not ours to judge
+            return [im for i, im in enumerate(impls)
+                    if not (im.wrapper or im.hookwrapper) or i < mine]
+
+        def outside(name: str) -> list:
+            impls = getattr(hook, name).get_hookimpls()
+            mine = next((i for i, im in enumerate(impls) if im.plugin is self), len(impls))
+            return [im for im in impls[mine + 1:] if im.wrapper or im.hookwrapper]
+
+        untraced = {
+            "setup": inside("pytest_runtest_setup")
+            + hook.pytest_markeval_namespace.get_hookimpls(),
+            "call": inside("pytest_runtest_call") + outside("pytest_pyfunc_call"),
+            "teardown": inside("pytest_runtest_teardown"),
+        }
+        return frozenset(phase for phase, impls in untraced.items()
+                         if all(im is not None and (im.plugin is self or _pytests_own(im))
+                                for im in impls))
+
+    @staticmethod
+    def _kept_after(item: pytest.Item, nextitem) -> object:
+        """The parent of `item` when its teardown keeps it set up (pytest keeps the nodes
+        `item` and `nextitem` share; mutants mode passes the parent itself), else None."""
+        if nextitem is None:
+            return None
+        nearest = nextitem.parent if isinstance(nextitem, pytest.Item) else nextitem
+        return item.parent if nearest is item.parent else None
 
     def fingerprints(self) -> dict[str, dict[str, str]]:
-        """{node id: fingerprint} of every bound test this process ran."""
-        return {nodeid: F.fingerprint(lines, self.index, self.skip)
+        """{node id: fingerprint} of every bound test this process ran; files that many
+        tests ran with the same lines are looked up once."""
+        memo: dict = {}
+        return {nodeid: F.fingerprint(lines, self.index, self.skip, memo)
                 for nodeid, lines in self.tracer.lines_by_test().items()}
+
+    # A window is `with self.tracer:` around the yield; the decision is made at setup for
+    # the whole test. These hooks run 4 times for each of thousands of tests.
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item):
-        return (yield from self._window(item, "setup"))
+        kept, self._kept = self._kept, None
+        if not self._traced(item):
+            self._item = None
+            return (yield)
+        self._item, self._phases = item, self._plain(item)
+        self.tracer.begin(item.nodeid)
+        if "setup" in self._phases and kept is item.parent:
+            return (yield)  # no node to set up: nothing of the project runs
+        with self.tracer:
+            return (yield)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item):
-        return (yield from self._window(item, "call"))
+        if self._item is not item:
+            return (yield)
+        if "call" in self._phases:  # traced in pytest_pyfunc_call
+            self._in_pyfunc = item
+            try:
+                return (yield)
+            finally:
+                self._in_pyfunc = None
+        with self.tracer:
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_pyfunc_call(self, pyfuncitem):
+        if self._in_pyfunc is not pyfuncitem:
+            return (yield)
+        with self.tracer:
+            return (yield)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item, nextitem):
-        return (yield from self._window(item, "teardown"))
+        self._kept = self._kept_after(item, nextitem)
+        if self._item is not item:
+            return (yield)
+        if "teardown" in self._phases and self._kept is not None:
+            return (yield)  # no node to tear down: nothing of the project runs
+        with self.tracer:
+            return (yield)
+
+
+def _pytests_own(impl) -> bool:
+    """A hook implementation of pytest itself."""
+    module = getattr(impl.function, "__module__", None) or ""
+    return module == "_pytest" or module.startswith("_pytest.")

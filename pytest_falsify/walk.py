@@ -14,9 +14,9 @@ import os
 import stat
 from pathlib import Path
 
-from .yamlsafe import MAX_FILE_BYTES
-
 SUFFIXES = (".yaml", ".yml")
+#: Largest contract file read at all; checked before reading (a contract is a few KB).
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class FileProblem(Exception):
@@ -53,6 +53,13 @@ def contract_files(root: Path) -> tuple[list[Path], list[FileProblem]]:
 
     `root` may also be a single contract file.
     """
+    found, problems = contract_files_stat(root)
+    return [p for p, _ in found], problems
+
+
+def contract_files_stat(root: Path) -> tuple[list[tuple[Path, os.stat_result]], list[FileProblem]]:
+    """`contract_files`, each file with the stat the walk took of it (following links), so
+    a loader need not stat it again."""
     try:
         st = root.stat()
     except OSError as exc:
@@ -61,11 +68,11 @@ def contract_files(root: Path) -> tuple[list[Path], list[FileProblem]]:
                                     "pass --contracts DIR or set falsify_contracts in the ini")]
         return [], [_stat_problem(root, exc)]
     if stat.S_ISREG(st.st_mode):
-        return [root], []
+        return [(root, st)], []
     if not stat.S_ISDIR(st.st_mode):
         return [], [FileProblem(root, f"{_kind(st.st_mode)}, not a contracts directory",
                                 "pass a directory of *.yaml contracts (or one contract file)")]
-    files: list[Path] = []
+    files: list[tuple[Path, os.stat_result]] = []
     problems: list[FileProblem] = []
     visited = {(st.st_dev, st.st_ino)}
 
@@ -79,7 +86,7 @@ def contract_files(root: Path) -> tuple[list[Path], list[FileProblem]]:
             return
         for entry in entries:
             path = Path(entry.path)
-            named = path.suffix in SUFFIXES
+            named = entry.name.endswith(SUFFIXES) and entry.name not in SUFFIXES  # Path.suffix
             try:
                 est = os.stat(entry.path)  # follows symlinks
             except OSError as exc:
@@ -96,13 +103,13 @@ def contract_files(root: Path) -> tuple[list[Path], list[FileProblem]]:
                     visit(path, ancestors | {key})
             elif named:
                 if stat.S_ISREG(est.st_mode):
-                    files.append(path)
+                    files.append((path, est))
                 else:
                     problems.append(FileProblem(path, f"{_kind(est.st_mode)}, not a contract file",
                                                 "replace it with a regular file, or rename it"))
 
     visit(root, frozenset(visited))
-    return sorted(files), problems
+    return sorted(files, key=lambda f: f[0]), problems
 
 
 def read_limited(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:

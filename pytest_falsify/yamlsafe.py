@@ -13,12 +13,12 @@ import contextlib
 
 import yaml
 
+from .walk import MAX_FILE_BYTES  # noqa: F401 - the file size limit, defined where files are read
+
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Most nodes a document may expand to once aliases are followed (billion-laughs guard).
 MAX_EXPANDED_NODES = 200_000
-#: Largest contract file read at all; checked before reading (a contract is a few KB).
-MAX_FILE_BYTES = 4 * 1024 * 1024
 #: Texts longer than this have their events counted before any node is built: a node
 #: costs ~300 bytes, so a 4 MB flow list would otherwise take ~600 MB before the count
 #: above could refuse it. Below this size a document cannot reach that many nodes.

@@ -87,6 +87,19 @@ class Project:
         return (self.path / "contracts" / f"{name}.yaml").read_bytes()
 
 
+#: code under test of the fingerprint tests: `fast` and `other` read the module constant
+KERNEL = """\
+SCALE = 2
+
+
+def fast(x):
+    return x * SCALE
+
+
+def other(x):
+    return x - 1
+"""
+
 PASSING = """\
 import pytest
 

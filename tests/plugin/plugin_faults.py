@@ -35,7 +35,7 @@ MODULE = "plugin_faults"
 real_verdict = verdict.verdict
 real_edit_init, real_edit_evidence = rewrite._Edit.__init__, rewrite._edit_evidence
 real_session_init = plugin.FalsifySession.__init__
-real_resolve, real_bind = contracts.ContractSet.resolve, plugin.FalsifySession._bind
+real_resolve, real_bind = contracts.resolve, plugin.FalsifySession._bind
 
 
 def lf_edit(edit, text, shared):  # new lines always end in LF
@@ -54,9 +54,9 @@ def worker_as_controller(session, config):  # every process thinks it is the con
     session.is_worker = False
 
 
-def bare_id_first(cset, ref):  # an ambiguous bare id binds its first contract
-    qids = cset.qids_of.get(ref, []) if contracts.SEP not in ref else []
-    return (qids[0], None) if qids else real_resolve(cset, ref)
+def bare_id_first(ref, qids, qids_of):  # an ambiguous bare id binds its first contract
+    found = qids_of.get(ref, []) if contracts.SEP not in ref else []
+    return (found[0], None) if found else real_resolve(ref, qids, qids_of)
 
 
 def new_section(name, text, key, value):  # a second [pytest] section, appended
@@ -92,8 +92,8 @@ FAULTS = {
     "unknown_id_only_warns": [("pytest_falsify.plugin.FalsifySession._bind",
                                lambda self, item: (real_bind(self, item)[0], True))],
     # interrupted runs and collection errors still write the contracts
-    "incomplete_run_writes": [("pytest_falsify.plugin._WRITE_EXIT", tuple(range(6))),
-                              ("pytest_falsify.plugin.FalsifySession.pytest_collectreport",
+    "incomplete_run_writes": [("pytest_falsify.recording._WRITE_EXIT", tuple(range(6))),
+                              ("pytest_falsify.recording.RecordingSession.pytest_collectreport",
                                lambda self, report: None)],
     # hand-written (non-mapping) evidence is overwritten instead of refused
     "hand_written_evidence_overwritten": [("pytest_falsify.rewrite._edit_evidence", own_evidence)],
@@ -117,7 +117,7 @@ FAULTS = {
     "status_prefix_rules_ignored": [("pytest_falsify.statuses.StatusMap.resolve", lambda m, word: (
         word if word in statuses.KNOWN_STATUSES else m.exact.get(word)))],
     # an ambiguous bare id binds the first contract that has it
-    "ambiguous_id_binds_first": [("pytest_falsify.contracts.ContractSet.resolve", bare_id_first)],
+    "ambiguous_id_binds_first": [("pytest_falsify.contracts.resolve", bare_id_first)],
     # any YAML mapping is read as a contract (schemas, configs)
     "non_contracts_read_as_contracts": [("pytest_falsify.contracts._is_contract",
                                          lambda root: True)],

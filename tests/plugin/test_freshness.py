@@ -7,22 +7,11 @@ import subprocess
 
 import pytest
 import yaml
+from falsify_project import KERNEL
 
 from pytest_falsify import fingerprint as F
 from pytest_falsify import gate, gpu
 from pytest_falsify.cli import main
-
-KERNEL = """\
-SCALE = 2
-
-
-def fast(x):
-    return x * SCALE
-
-
-def other(x):
-    return x - 1
-"""
 
 TESTS = """\
 import pytest

@@ -43,10 +43,15 @@ def parses(monkeypatch) -> Counter:
     return seen
 
 
-def test_a_cached_load_gives_the_full_loads_contract_set_and_parses_nothing_when_warm(tmp_path, parses):
+def _corpus_with_errors(tmp_path: Path) -> Path:
     root = tmp_path / "contracts"
     shutil.copytree(CORPUS / "aprender", root)
     shutil.copytree(CORPUS / "aprender-errors", root / "errors")
+    return root
+
+
+def test_a_cached_load_gives_the_full_loads_contract_set_and_parses_nothing_when_warm(tmp_path, parses):
+    root = _corpus_with_errors(tmp_path)
     s = _corpus_settings()
     full = contracts.load_dir(root, settings=s)
     cache = tmp_path / "cache.json"
@@ -59,6 +64,42 @@ def test_a_cached_load_gives_the_full_loads_contract_set_and_parses_nothing_when
     assert sum(parses.values()) == 0
     assert warm_index.cache.misses == 0
     assert all(not c.text and c.parsed is None for c in warm.contracts)
+
+
+def _ids(cset) -> tuple:
+    return (sorted(cset.qids if isinstance(cset, contracts.IdSet) else cset.by_qid),
+            {k: list(v) for k, v in cset.qids_of.items()}, [str(e) for e in cset.errors])
+
+
+def test_the_id_index_gives_the_full_loads_ids_and_errors_and_needs_no_parse_cache_when_warm(
+        tmp_path, parses):
+    root = _corpus_with_errors(tmp_path)
+    s = _corpus_settings()
+    full = contracts.load_dir(root, settings=s)
+    cache = tmp_path / "cache.json"
+    cold = index.Index(s, cache).load_ids(root)
+    cache.unlink()  # a warm run reads the id index alone
+    parses.clear()
+    warm = index.Index(s, cache).load_ids(root)
+    assert _ids(cold) == _ids(full) == _ids(warm)
+    assert full.errors  # the corpus's true errors come back too
+    assert sum(parses.values()) == 0
+
+
+def test_the_id_index_sees_a_changed_file_and_is_written_anew(tmp_path, parses):
+    root = tmp_path / "contracts"
+    root.mkdir()
+    (root / "demo.yaml").write_text(DEMO)
+    cache = tmp_path / "cache.json"
+    index.Index(settings.Settings(), cache).load_ids(root)
+    (root / "demo.yaml").write_text(DEMO.replace("FALSIFY-DEMO-003", "FALSIFY-DEMO-004"))
+    parses.clear()
+    ids = index.Index(settings.Settings(), cache).load_ids(root)
+    assert "demo::FALSIFY-DEMO-004" in ids.qids and "demo::FALSIFY-DEMO-003" not in ids.qids
+    assert parses == Counter({"demo.yaml": 1})
+    parses.clear()
+    again = index.Index(settings.Settings(), cache).load_ids(root)
+    assert _ids(again) == _ids(ids) and sum(parses.values()) == 0
 
 
 def test_other_settings_rebuild_every_record(tmp_path, parses):
@@ -175,3 +216,46 @@ def test_without_the_cacheprovider_every_run_parses(project, parses):
     project.run("--falsify=report")  # -p no:cacheprovider
     project.run("--falsify=report")
     assert parses["demo.yaml"] == 2
+
+
+def test_a_run_without_a_mode_binds_an_id_added_since_the_last_run(project):
+    project.contract()
+    project.tests(PASSING)
+    assert _run(project, "-W", "error::pytest.PytestWarning").ret == 0  # writes the id index
+    project.contract(DEMO.replace("FALSIFY-DEMO-003", "FALSIFY-DEMO-009"))
+    project.tests(PASSING.replace("FALSIFY-DEMO-003", "FALSIFY-DEMO-009"))
+    result = _run(project, "-W", "error::pytest.PytestWarning")
+    assert result.ret == 0, result.stdout.str()
+    assert "unknown falsifier id" not in result.stdout.str()
+
+
+MODE_MODULES = ("pytest_falsify.recording", "pytest_falsify.engine", "pytest_falsify.rewrite")
+
+
+def test_a_run_without_a_mode_loads_none_of_the_modes_modules(project):
+    """What a plain run pays for: binding against the id index, not the modes' machinery."""
+    project.contract()
+    project.tests(PASSING)
+    project.pytester.makeconftest(f"""
+import sys
+
+def pytest_sessionfinish(session):
+    loaded = [m for m in {MODE_MODULES!r} if m in sys.modules]
+    (session.config.rootpath / "loaded.txt").write_text(" ".join(loaded))
+""")
+    assert project.subprocess().ret == 0
+    assert (project.path / "loaded.txt").read_text() == ""
+    assert project.subprocess("--falsify=report").ret == 0
+    assert (project.path / "loaded.txt").read_text().split() == list(MODE_MODULES)
+
+
+def test_a_run_keeps_none_of_its_results_after_it_ends(project):
+    """pytest keeps its plugins alive until the process exits, and the interpreter's final
+    collections would rescan whatever they hold: the session lets go at unconfigure."""
+    project.contract()
+    project.tests(PASSING)
+    rec = project.pytester.inline_run("-p", "pytest_falsify.plugin", "--falsify=report")
+    config = rec.getcalls("pytest_sessionfinish")[0].session.config
+    session = config.pluginmanager.get_plugin("falsify-session")
+    assert session.results == {} and session.cset is None and session.index is None
+    assert session.plan is None and session.sources is None

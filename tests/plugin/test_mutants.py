@@ -119,6 +119,16 @@ def test_an_assert_true_test_bound_to_a_falsifier_with_a_declared_fault_is_vacuo
                       "m::FALSIFY-M-003": "unproven"}
 
 
+def test_mutants_mode_reads_the_declared_faults_through_the_parse_cache(mproject):
+    """With pytest's cache on, as users run, entries come light from the parse cache:
+    their declared faults must come with them, or no fault would ever run."""
+    assert mproject.run("--falsify=report", "-k", "not unbound", cache=True).ret == 0  # the cache
+    result = mproject.run("--falsify=mutants", cache=True)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["falsifiable: 1 killed, 1 VACUOUS, 1 unproven"])
+    assert records(mproject)["FALSIFY-M-001"]["falsifiable"] == {"killed": ["off_by_one"]}
+
+
 def test_strict_check_refuses_discharged_for_vacuous_and_with_the_ini_flag_for_unproven(mproject):
     mproject.run("--falsify=mutants")
     plain = mproject.run("--falsify=check", "--deselect", "test_demo.py::test_unbound")

@@ -86,6 +86,19 @@ def test_xunit2_under_xdist_gets_the_workers_metrics(project):
     assert _evidence_metrics(project) == {"cosine": 0.999, "steps": 3}
 
 
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["in-process", "xdist"])
+def test_a_run_without_a_mode_writes_the_metrics_too(project, xdist):
+    """Without --falsify the plugin adds no per-report hook but the metrics' own: they still
+    reach the XML, from xdist workers too."""
+    project.contract()
+    project.tests(TESTS)
+    result = project.subprocess(*xdist, "--junitxml=out.xml")
+    assert result.ret == 0, result.stdout.str()
+    assert _suite_properties(_xml(project)) == {"test_demo.py::test_algorithm::cosine": "0.999",
+                                                "test_demo.py::test_algorithm::steps": "3",
+                                                "test_demo.py::test_unbound::loss": "1.5"}
+
+
 def test_without_junitxml_metrics_are_user_properties(project):
     project.contract(DEMO)
     project.tests(TESTS + """
