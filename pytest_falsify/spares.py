@@ -25,7 +25,8 @@ it is written again. The rules, each of which keeps a spare from ever being a li
 - Spares are used only on the filesystem of the pool (a link cannot cross filesystems),
   never on Windows, and at most LIMIT are kept.
 - Nothing depends on the pool: it is a cache. A missing, unwritable or foreign pool only
-  means new temps; a spare left by a killed writer with a second name is never used.
+  means new temps; a spare left by a killed writer with a second name is never used. The
+  pool directory is made only inside an existing cache directory.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class SparePool:
             return False
         if self._names is None:
             try:
-                self.directory.mkdir(parents=True, exist_ok=True)
+                # Not its parents: the cache directory is pytest's to make (with the
+                # .gitignore that keeps it out of the project's history).
+                self.directory.mkdir(exist_ok=True)
                 self._dev = os.stat(self.directory).st_dev
                 self._names = sorted(os.listdir(self.directory))
             except OSError:

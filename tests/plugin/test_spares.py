@@ -93,3 +93,10 @@ def test_a_pool_that_cannot_be_made_only_means_new_temps(tmp_path):
     paths = contracts(tmp_path / "c")
     write(tmp_path / "c", blocker / "spares", paths)
     assert [p.read_bytes() for p in paths] == [b"new\n"] * 4
+
+
+def test_the_pool_is_not_made_where_its_cache_directory_is_missing(tmp_path):
+    paths = contracts(tmp_path / "c")
+    write(tmp_path / "c", tmp_path / ".pytest_cache" / "d" / "falsify" / "spares", paths)
+    assert [p.read_bytes() for p in paths] == [b"new\n"] * 4
+    assert not (tmp_path / ".pytest_cache").exists()  # pytest makes it, with its .gitignore
