@@ -40,7 +40,7 @@ from . import (
     settings,
     summary,
 )
-from .contracts import LEVELS, ContractError, ContractSet, IdSet
+from .contracts import LEVELS, ContractError, ContractSet, IdSet, bulk
 from .records import BindingRun
 
 MODES = ("write", "check", "report", "mutants")
@@ -244,8 +244,9 @@ class FalsifySession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
         bad: list[pytest.Item] = []
-        for item in items:
-            problem, maybe_hidden = self._bind(item)
+        with bulk():  # a binding per test, while every collected item is alive (see bulk)
+            bound = [(item, *self._bind(item)) for item in items]
+        for item, problem, maybe_hidden in bound:
             if problem and (self.mode is None or maybe_hidden):
                 # A bad marker never stops the tests without --falsify, nor when contract
                 # errors may hide its id (those fail the falsify modes at the end): the

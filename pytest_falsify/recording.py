@@ -92,11 +92,12 @@ class RecordingSession(FalsifySession):
         self.lint: dict[str, str] = {}  # node id -> vacuity flag
         self.falsifiable: list[falsifiable.FalsifiableState] = []
         self.stale: list[freshness.StaleClaim] = []
-        #: the run's Python sources (lint, fingerprints, staleness), parsed once, cached
-        self.sources = F.SourceIndex(config.rootpath, F.source_cache(
-            _parse_cache_path(config, F.SOURCE_CACHE_FILE)))
         # Contract errors never raise here: the falsify modes skip or fail on them at the end.
-        self._load_contracts()
+        with bulk():  # two caches read: ~100k objects, while pytest's are all alive
+            #: the run's Python sources (lint, fingerprints, staleness), parsed once, cached
+            self.sources = F.SourceIndex(config.rootpath, F.source_cache(
+                _parse_cache_path(config, F.SOURCE_CACHE_FILE)))
+            self._load_contracts()
         if self.mode not in WRITING + ("check",):  # nothing is rendered: drop the text
             for c in self.cset.contracts:  # and node trees of files parsed just now
                 c.text, c.parsed = "", None
@@ -191,36 +192,33 @@ class RecordingSession(FalsifySession):
             item.stash[_BLOCKED] = str(call.excinfo.value.msg or "")
         return None  # pytest's own implementation makes the report
 
-    def _annotate(self, item: pytest.Item, rep) -> None:
+    def _annotate(self, item: pytest.Item, rep, nodeid: str) -> None:
         """What the report of a test this process ran must carry (builtins only, so it
         crosses xdist): metrics, the GPU skip flag, and the binding when it can change
         the result."""
         carry_metrics(item, rep)
-        if rep.when == "setup" and rep.outcome == "passed":  # a third of all reports
+        when, result = rep.when, rep.outcome
+        if when == "setup" and result == "passed":  # a third of all reports
             return  # changes no result, and its metrics reach the XML with the teardown
-        if rep.skipped and item.get_closest_marker("gpu") is not None:
+        if result == "skipped" and item.get_closest_marker("gpu") is not None:
             rep.falsify_gpu_skip = True  # counted by the controller, bound or not
         stash = item.stash  # `in` before reading: a missing key costs Stash.get a KeyError
-        info = stash[_INFO] if _INFO in stash else None
-        # Only reports that can change the result carry the binding
-        if info is None or not _tells(item, rep):
-            return
+        if _INFO not in stash or not _tells(item, rep):
+            return  # unbound, or nothing this report adds to the result
         # The binding itself unless this report adds to it: one shared dict, not one per
         # report (thousands of reports stay alive until the process exits).
-        data: BindingRun = info
-        blocked = stash[_BLOCKED] if _BLOCKED in stash else None
-        if blocked is not None and rep.skipped:
+        data: BindingRun = stash[_INFO]
+        info = data
+        if result == "skipped" and _BLOCKED in stash:
+            data = {**data, "blocked": stash[_BLOCKED]}
             del stash[_BLOCKED]
-            data = {**data, "blocked": blocked}
         if info["gpu"]:
             ok, dev = gpu.probe() if self.config.option.run_ignored else (False, None)
             if ok:
                 data = {**data, "device": {k: v for k, v in dev.items() if k != "count"}}
-        if rep.when == "teardown":
-            tried = stash[mutants.RESULTS] if mutants.RESULTS in stash else None
-            if tried is not None:
-                data = {**data, "mutants": tried}
-        if self._still_falsified(item.nodeid, info["ids"], rep):
+        if when == "teardown" and mutants.RESULTS in stash:
+            data = {**data, "mutants": stash[mutants.RESULTS]}
+        if result == "failed" and self._still_falsified(nodeid, info["ids"], rep):
             data = {**data, "still_falsified": True}
             # pytest's own way to say "expected failure": the run stays green and the
             # terminal shows it as x/XFAIL with this reason; our result stays FAILED.
@@ -247,9 +245,10 @@ class RecordingSession(FalsifySession):
 
     @pytest.hookimpl(tryfirst=True)  # see "running" above
     def pytest_runtest_logreport(self, report) -> None:
-        item = self._items.get(report.nodeid)
+        nodeid = report.nodeid  # a property: read once
+        item = self._items.get(nodeid)
         if item is not None:  # this process ran it (under xdist, a worker)
-            self._annotate(item, report)
+            self._annotate(item, report, nodeid)
         if self.is_worker:
             return
         info = getattr(report, "falsify", None)
@@ -259,23 +258,23 @@ class RecordingSession(FalsifySession):
             return
         junit.publish(self.config, report)
         if report.failed:
-            self.new_failures.add(report.nodeid)
+            self.new_failures.add(nodeid)
         if outcome.is_worker_crash(report):  # xdist: "worker 'gw0' crashed while running ..."
-            self.crashed.append(report.nodeid)
+            self.crashed.append(nodeid)
             return
         if getattr(report, "falsify_gpu_skip", False):
             # Every skipped GPU test, bound or not, so the count agrees with pytest's skips.
-            self.gpu_not_run.add(report.nodeid)
+            self.gpu_not_run.add(nodeid)
         if info is None:
             return
         if info.get("still_falsified"):
-            self.still_falsified.extend({"id": fid, "test": report.nodeid} for fid in info["ids"])
-        r = self.results.get(report.nodeid) or outcome.start(report.nodeid, info)
-        r = self.results[report.nodeid] = outcome.classify(r, report, info)
+            self.still_falsified.extend({"id": fid, "test": nodeid} for fid in info["ids"])
+        r = self.results.get(nodeid) or outcome.start(nodeid, info)
+        r = self.results[nodeid] = outcome.classify(r, report, info)
         if info.get("mutants") is not None:
             r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
         if info.get("lint"):
-            self.lint[report.nodeid] = info["lint"]
+            self.lint[nodeid] = info["lint"]
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -335,7 +334,7 @@ class RecordingSession(FalsifySession):
                 self.plan, self.written, problems = engine.write(
                     self.dir, lambda: self.index.load(self.dir, previous=self.cset),
                     self.results, prune, today, self.options, index,
-                    written_hook=self.index.written)
+                    written_hook=self.index.written, spares=self.index.spare_dir)
             except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
                 self.problems.append("interrupted (Ctrl-C) while writing contracts: "
                                      "no contract was changed")
