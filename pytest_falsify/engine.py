@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,8 +316,11 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
           options: Options | None = None,
           index: SourceIndex | None = None,
           written_hook: Callable[[list[Rendered]], None] | None = None,
+          spares: Path | None = None,
           ) -> tuple[Plan, list[Path], list[str]]:
     """Re-read the contracts under the lock, derive, and write what changed, all or none.
+
+    `spares`: the directory of spare files (spares.py) the write may reuse, or None.
 
     Reading again under the lock is what makes two concurrent runs lose nothing: the
     second one merges its results over what the first has just written. A set an earlier
@@ -328,7 +333,7 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     try:
         with locked(lock_dir), bulk():
             plan, written, problems = _write_locked(lock_dir, load, results, prune, today,
-                                                    options, index, written_hook)
+                                                    options, index, written_hook, spares)
             # Back here, what only the write needed (node trees, texts, the set loaded
             # under the lock) is freed already, by reference counting: the collection the
             # GC runs when bulk() turns it back on has little left to scan.
@@ -342,6 +347,7 @@ def _write_locked(lock_dir: Path, load: Callable[[], ContractSet], results: Mapp
                   prune: Callable[[str], bool] | None, today: _dt.date, options: Options | None,
                   index: SourceIndex | None,
                   written_hook: Callable[[list[Rendered]], None] | None,
+                  spares: Path | None = None,
                   ) -> tuple[Plan, list[Path], list[str]]:
     """`write`'s work under the lock; what it returns is all that outlives it."""
     notes, unfinished = atomic.recover(lock_dir)
@@ -352,22 +358,23 @@ def _write_locked(lock_dir: Path, load: Callable[[], ContractSet], results: Mapp
     problems[:0] = unfinished
     todo = _targets(lock_dir, rendered, plan, problems)
     try:
-        atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"))
-                                    for r, t in todo])
+        atomic.write_set(lock_dir, [(t, (b"\xef\xbb\xbf" if r.bom else b"") + r.new.encode("utf-8"),
+                                     mode) for r, t, mode in todo],
+                         atomic.SparePool(spares) if spares is not None else None)
     except atomic.WriteFailure as exc:
         problems.append(str(exc))
         if not exc.changed:
-            for r, _ in todo:
+            for r, _, _ in todo:
                 plan.drop(r.path, r.name)
             todo = []
     if written_hook is not None and todo:
-        written_hook([r for r, _ in todo])  # under the lock: the files are as written
-    return plan, [r.path for r, _ in todo], problems
+        written_hook([r for r, _, _ in todo])  # under the lock: the files are as written
+    return plan, [r.path for r, _, _ in todo], problems
 
 
 def _targets(directory: Path, rendered: list[Rendered], plan: Plan,
-             problems: list[str]) -> list[tuple[Rendered, Path]]:
-    """(rendered, file to write) for each contract that can be written.
+             problems: list[str]) -> list[tuple[Rendered, Path, int]]:
+    """(rendered, file to write, its st_mode) for each contract that can be written.
 
     A symlinked contract is written through to its target (the link stays a link) when
     the target is inside the contracts directory, and refused otherwise: a link must not
@@ -375,21 +382,25 @@ def _targets(directory: Path, rendered: list[Rendered], plan: Plan,
     the old text (docs/design.md).
     """
     root = directory.resolve()
-    out: list[tuple[Rendered, Path]] = []
+    out: list[tuple[Rendered, Path, int]] = []
     for r in rendered:
         target = r.path
-        if r.path.is_symlink():
-            target = r.path.resolve()
-            if not target.is_relative_to(root):
-                problems.append(f"{r.path}: not rewritten: it is a symlink to {target}, outside "
-                                f"{root}; edit the target there, or replace the link with the file")
-                plan.drop(r.path, r.name)
-                continue
-        if not target.exists():
+        try:
+            st = os.lstat(target)  # one stat a file: the link test, and the mode to keep
+            if stat.S_ISLNK(st.st_mode):
+                target = r.path.resolve()
+                if not target.is_relative_to(root):
+                    problems.append(f"{r.path}: not rewritten: it is a symlink to {target}, "
+                                    f"outside {root}; edit the target there, or replace the "
+                                    "link with the file")
+                    plan.drop(r.path, r.name)
+                    continue
+                st = os.stat(target)
+        except OSError:
             problems.append(f"{r.path}: deleted during the run; its evidence was not written")
             plan.drop(r.path, r.name)
             continue
-        out.append((r, target))
+        out.append((r, target, st.st_mode))
     return out
 
 

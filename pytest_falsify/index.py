@@ -21,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-from . import contracts, parse_cache, walk, yamlsafe
+from . import contracts, parse_cache, spares, walk, yamlsafe
 from .contracts import Contract, ContractError, ContractNote, Entry
 from .settings import Settings
 
@@ -157,6 +157,11 @@ class Index:
         if self._cache is None and self.cache_path is not None:
             self._cache = parse_cache.ParseCache(self.cache_path, self.fingerprint)
         return self._cache
+
+    @property
+    def spare_dir(self) -> Path | None:
+        """Where a write keeps spare files (spares.py): beside the parse cache, or None."""
+        return self.cache_path.parent / spares.DIR_NAME if self.cache_path is not None else None
 
     def load(self, root: Path, previous: contracts.ContractSet | None = None) -> contracts.ContractSet:
         if self.cache is None:

@@ -342,7 +342,7 @@ class RecordingSession(FalsifySession):
                 self.plan, self.written, problems = engine.write(
                     self.dir, lambda: self.index.load(self.dir, previous=self.cset),
                     self.results, prune, today, self.options, index,
-                    written_hook=self.index.written)
+                    written_hook=self.index.written, spares=self.index.spare_dir)
             except KeyboardInterrupt:  # one line, no traceback; write_set left no temp file
                 self.problems.append("interrupted (Ctrl-C) while writing contracts: "
                                      "no contract was changed")

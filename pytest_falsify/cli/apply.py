@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         plan, written, problems = engine.write(
             directory, lambda: args.index.load(directory, previous=before), results, None,
             evidence.today(), options, SourceIndex(project_root(args)),
-            written_hook=args.index.written)
+            written_hook=args.index.written, spares=args.index.spare_dir)
     except KeyboardInterrupt:  # engine.write left no temp file and changed no contract
         print("falsify apply: interrupted (Ctrl-C): no contract was changed", file=sys.stderr)
         return 130

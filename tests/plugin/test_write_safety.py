@@ -74,6 +74,64 @@ def test_ctrl_c_while_the_temps_are_written_changes_no_file_and_leaves_no_temp(t
     assert [p.read_bytes() for p in paths] == [b"old\n"] * 3 and leftovers(tmp_path) == []
 
 
+def record_durability(monkeypatch, syncfs: bool) -> list[str]:
+    """The write set's fsyncs, syncfs calls, journal and contract renames, in order."""
+    events: list[str] = []
+    real_fsync, real_replace, real_syncfs = atomic.os.fsync, atomic.os.replace, atomic._syncfs()
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (
+        events.append("journal" if str(b).endswith(atomic.JOURNAL) else "replace"), real_replace(a, b)))
+    monkeypatch.setattr(atomic, "_fsync_dir", lambda d: events.append(f"dir {d.name}"))
+    if syncfs and real_syncfs is None:
+        pytest.skip("no syncfs(2) here")
+    monkeypatch.setattr(atomic, "_syncfs", lambda: (lambda fd: (
+        events.append("syncfs"), real_syncfs(fd))[1]) if syncfs else None)
+    return events
+
+
+# The order that makes a crash at any point recoverable (docs/design.md, "All or none"): the
+# journal only ever names temps whose bytes are on disk, and no contract is replaced before
+# the journal's own name is on disk.
+
+def test_every_temp_is_fsynced_before_the_journal_where_there_is_no_syncfs(tmp_path, monkeypatch):
+    paths, events = files(tmp_path, 5), record_durability(monkeypatch, syncfs=False)
+    atomic.write_set(tmp_path, [(p, b"new\n") for p in paths])
+    journal = events.index("journal")
+    assert events[:journal] == ["fsync"] * 6  # five temps, then the journal's own temp
+    assert events[journal + 1] == f"dir {tmp_path.name}"
+    assert set(events[journal + 2:]) == {"replace", f"dir {tmp_path.name}"}
+    assert [p.read_bytes() for p in paths] == [b"new\n"] * 5 and leftovers(tmp_path) == []
+
+
+def test_one_syncfs_makes_every_temp_durable_before_the_journal(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    paths = files(tmp_path, 4) + files(tmp_path / "sub", 2)  # two directories, one filesystem
+    events = record_durability(monkeypatch, syncfs=True)
+    atomic.write_set(tmp_path, [(p, b"new\n") for p in paths])
+    journal = events.index("journal")
+    assert events[:journal] == ["syncfs", "fsync"]  # the temps' filesystem, the journal's temp
+    assert events[journal + 1] == f"dir {tmp_path.name}"
+    assert "fsync" not in events[journal:] and "syncfs" not in events[journal:]
+    assert [p.read_bytes() for p in paths] == [b"new\n"] * 6 and leftovers(tmp_path) == []
+
+
+def test_a_syncfs_error_changes_no_file_and_names_the_directory(tmp_path, monkeypatch):
+    paths = files(tmp_path, 4)
+    if atomic._syncfs() is None:
+        pytest.skip("no syncfs(2) here")
+    import ctypes
+
+    def failing(fd):
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda: failing)
+    with pytest.raises(atomic.WriteFailure, match=r"cannot write .*: Input/output error; no "
+                                                  "contract was changed"):
+        atomic.write_set(tmp_path, [(p, b"new\n") for p in paths])
+    assert [p.read_bytes() for p in paths] == [b"old\n"] * 4 and leftovers(tmp_path) == []
+
+
 KILLER = """\
 import os, signal, sys
 from pathlib import Path
