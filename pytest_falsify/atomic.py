@@ -84,8 +84,9 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _syncfs() -> Callable[[int], int] | None:
-    """libc's syncfs(2) (Linux), or None where there is none."""
-    if not sys.platform.startswith("linux"):
+    """libc's syncfs(2) on Linux 5.8 or later, or None. (Before 5.8 syncfs did not report
+    a write-back error, which an fsync does: there each temp is fsynced.)"""
+    if not sys.platform.startswith("linux") or _kernel() < (5, 8):
         return None
     try:
         import ctypes
@@ -95,6 +96,14 @@ def _syncfs() -> Callable[[int], int] | None:
         return None
     fn.argtypes = [ctypes.c_int]
     return fn
+
+
+def _kernel() -> tuple[int, ...]:
+    """The running kernel's (major, minor), (0,) when it cannot be read."""
+    try:
+        return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except (AttributeError, ValueError):
+        return (0,)
 
 
 def _sync_filesystems(syncfs: Callable[[int], int], directories: set[Path]) -> None:

@@ -100,3 +100,17 @@ def test_the_pool_is_not_made_where_its_cache_directory_is_missing(tmp_path):
     write(tmp_path / "c", tmp_path / ".pytest_cache" / "d" / "falsify" / "spares", paths)
     assert [p.read_bytes() for p in paths] == [b"new\n"] * 4
     assert not (tmp_path / ".pytest_cache").exists()  # pytest makes it, with its .gitignore
+
+
+def test_a_second_write_run_writes_into_the_file_the_first_one_replaced(project):
+    from falsify_project import PASSING
+
+    path = project.contract()
+    original = path.stat().st_ino
+    project.tests(PASSING)
+    assert project.run("--falsify", cache=True).ret == 0  # the cache holds the pool
+    assert path.stat().st_ino != original  # replaced; its old inode kept as a spare
+    project.tests(PASSING.replace("    pass\n", "    assert False\n", 1))
+    project.run("--falsify", cache=True)
+    assert b"FALSIFIED" in project.read()
+    assert path.stat().st_ino == original and path.stat().st_nlink == 1

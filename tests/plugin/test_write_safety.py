@@ -115,6 +115,12 @@ def test_one_syncfs_makes_every_temp_durable_before_the_journal(tmp_path, monkey
     assert [p.read_bytes() for p in paths] == [b"new\n"] * 6 and leftovers(tmp_path) == []
 
 
+def test_a_kernel_whose_syncfs_hides_write_back_errors_fsyncs_each_temp(monkeypatch):
+    monkeypatch.setattr(atomic.sys, "platform", "linux")
+    monkeypatch.setattr(atomic, "_kernel", lambda: (5, 4))
+    assert atomic._syncfs() is None
+
+
 def test_a_syncfs_error_changes_no_file_and_names_the_directory(tmp_path, monkeypatch):
     paths = files(tmp_path, 4)
     if atomic._syncfs() is None:
