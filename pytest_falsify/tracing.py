@@ -77,13 +77,19 @@ class TestTracer:
     def _plain(self, item: pytest.Item) -> frozenset[str]:
         """The phases of `item` in which nothing of the project runs but its function: none
         unless it is a `pytest.Function` without fixtures (not even autouse or xunit ones)
-        and the fast path traces (the contexts fallback keeps whole phases)."""
+        and the fast path traces (the contexts fallback keeps whole phases); not its setup
+        when a skipif or xfail mark may evaluate a condition string there."""
         if (type(item) is not pytest.Function or item.fixturenames
                 or self.tracer.collector is None):
             return frozenset()
         parent = item.parent
         if parent not in self._quiet:  # conftest files apply per directory: per parent
-            self._quiet[parent] = self._quiet_phases(item.ihook)
+            phases = self._quiet_phases(item.ihook)
+            if _conditions(m for node in parent.listchain() for m in node.own_markers):
+                phases -= {"setup"}
+            self._quiet[parent] = phases
+        if _conditions(item.own_markers):
+            return self._quiet[parent] - {"setup"}
         return self._quiet[parent]
 
     def _quiet_phases(self, hook) -> frozenset[str]:
@@ -175,6 +181,11 @@ class TestTracer:
             return (yield)  # no node to tear down: nothing of the project runs
         with self.tracer:
             return (yield)
+
+
+def _conditions(marks) -> bool:
+    """Whether any of the marks is one whose condition skipping evaluates at setup."""
+    return any(m.name in ("skipif", "xfail") for m in marks)
 
 
 def _pytests_own(impl) -> bool:

@@ -62,7 +62,7 @@ TESTS = """\
 import threading
 
 import pytest
-from kernel import Model, fast, in_thread
+from kernel import Model, fast, in_thread, other
 
 
 @pytest.mark.falsifier("FALSIFY-TR-001")
@@ -88,6 +88,12 @@ def test_thread():
     t.start()
     t.join()
     assert out == [6]
+
+
+@pytest.mark.falsifier("FALSIFY-TR-007")
+@pytest.mark.skipif("other(1) == 99", reason="never: the condition runs project code in setup")
+def test_conditional():
+    assert fast(2) == 4
 
 
 @pytest.mark.falsifier("FALSIFY-TR-005")
@@ -208,13 +214,14 @@ def test_fingerprints_from_the_collector_equal_those_of_dynamic_contexts(traced,
     with monkeypatch.context() as m:
         misshape(m)
         slow = fingerprints(traced, "slow.json")
-    assert len(switches) == len(slow) == 11
+    assert len(switches) == len(slow) == 12
     assert fast == slow
     # and both are about the code the tests ran, not merely equal
     assert names(fast["test_demo.py::test_plain"]) == ["fast"]
     assert names(fast["test_demo.py::TestModel::test_method"]) == ["Model.forward", "fast"]
     assert names(fast["test_demo.py::test_fixtures"]) == ["closed", "opened", "other"]
     assert names(fast["test_demo.py::test_fixtures"], "conftest.py") == ["resource", "shared"]
+    assert names(fast["test_demo.py::test_conditional"]) == ["fast", "other"]
     assert names(fast["test_demo.py::test_setup_error"], "conftest.py") == ["broken"]
     assert names(fast["test_demo.py::test_plain_last"], "conftest.py") == ["shared"]  # teardown
     # a package's setup_module and teardown_module run in its first and last test's phases
@@ -271,7 +278,7 @@ def test_a_collector_without_the_expected_shape_falls_back_to_dynamic_contexts(
         traced, switches, monkeypatch):
     misshape(monkeypatch)
     assert traced.run("--falsify").ret == 1  # test_setup_error errors: its claim FALSIFIED
-    assert len(switches) == 11  # one context per bound test that ran
+    assert len(switches) == 12  # one context per bound test that ran
     evidence = {e["id"]: e.get("evidence")
                 for e in yaml.safe_load(traced.read())["falsification_tests"]}
     plain = evidence["FALSIFY-TR-001"]["tests"][0]["fingerprint"]
