@@ -177,7 +177,7 @@ class IdSet:
 
     qids: frozenset[str]
     #: bare id -> the qualified ids that carry it
-    qids_of: dict[str, list[str]]
+    qids_of: dict[str, tuple[str, ...]]
     errors: list[ContractError]
 
     def resolve(self, ref: str) -> tuple[str | None, str | None]:

@@ -183,8 +183,10 @@ def _make_plan(cset: ContractSet, results: Mapping[str, Mapping],
             if not raw and not stored and old in CLAIMING_STATUSES:
                 plan.unbound_claims.append(entry)
             status_changes = new != old and bool(merged)
-            evidence_changes = refreshed or (bool(raw) or len(kept) != len(stored)) and (
-                _signature(merged) != _signature(stored))
+            evidence_changes = refreshed or (
+                bool(merged) if not stored  # new evidence for a claim that had none
+                else (bool(raw) or len(kept) != len(stored)) and (
+                    _signature(merged) != _signature(stored)))
             if not (status_changes or evidence_changes):
                 continue
             upd = EntryUpdate(entry.id, entry.status, new if status_changes else None,

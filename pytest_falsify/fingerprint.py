@@ -395,7 +395,8 @@ class Tracer:
             "couldnt-parse", "already-imported"])
         self._cov._falsify_tracer = True  # type: ignore[attr-defined]  # see `foreign_coverage`
         self._contexts: dict[str, str] = {}  # test key -> its context (every key begun)
-        self._lines: dict[str, dict[str, set[int]]] = {}  # test key -> file -> lines
+        #: test key -> ((file, lines), ...)
+        self._lines: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {}
         self._key: str | None = None  # the test whose lines the collector holds now
         self._cov.start()  # creates the collector (and its first tracer) to check its shape
         self._cov.stop()
@@ -427,8 +428,8 @@ class Tracer:
         """File the collector's lines under the test that ran them and empty it. Only
         while tracing is stopped: every `start` makes new tracers, which look each file's
         set up in the dict again (a set still held by a running tracer is never dropped).
-        The items are copied before the dict is cleared, so a thread the test left behind
-        can add to a set we hold, never to one we lose."""
+        Each test's lines are kept in tuples: a set and a dict for each of thousands of
+        tests were objects for every full collection of the cyclic GC to scan."""
         data = self.collector.data  # type: ignore[union-attr]
         if not data:
             return
@@ -436,14 +437,12 @@ class Tracer:
         data.clear()
         if self._key is None:
             return
-        got = self._lines.setdefault(self._key, {})
+        got = dict(self._lines.get(self._key, ()))
         for f, lines in items:
             if lines:
                 old = got.get(f)
-                if old is None:
-                    got[f] = lines
-                else:
-                    old |= lines
+                got[f] = tuple(lines) if old is None else tuple(lines.union(old))
+        self._lines[self._key] = tuple(got.items())
 
     #: the tracer's own functions, which run while it traces: never part of a fingerprint
     @staticmethod
@@ -468,12 +467,12 @@ class Tracer:
         mapped: dict[str, str] = {}  # coverage's own file name -> the path it reports
         out: dict[str, dict[str, Collection[int]]] = {}
         for key in self._contexts:
-            files: dict[str, set[int]] = {}
-            for f, lines in self._lines.get(key, {}).items():
+            files: dict[str, Collection[int]] = {}
+            for f, lines in self._lines.get(key, ()):
                 if f not in mapped:
                     mapped[f] = mapper(f)
                 if mapped[f] in files:  # two names of one file (a link): one entry
-                    files[mapped[f]] = files[mapped[f]] | lines
+                    files[mapped[f]] = {*files[mapped[f]], *lines}
                 else:
                     files[mapped[f]] = lines
             out[key] = files

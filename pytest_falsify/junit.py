@@ -34,6 +34,11 @@ def record(item: pytest.Item, name: str, value: object) -> None:
         item.user_properties.append((name, value))
 
 
+def has_metrics(item: pytest.Item) -> bool:
+    """Whether `item` recorded suite-level metrics (`attach` has something to carry)."""
+    return _METRICS in item.stash
+
+
 def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     """Carry the suite-level metrics on the report (builtins, so they cross xdist)."""
     # `in` first: Stash.get raises and catches a KeyError for a missing key (~1 us), and

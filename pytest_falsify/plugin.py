@@ -223,7 +223,8 @@ class FalsifySession:
         if self.mode is None and self.dir.exists():
             # Contract errors never raise here: they must not stop the tests (a warning
             # block). Only ids are needed: the id index, without a parse when warm.
-            self.known = self.index.load_ids(self.dir)
+            with bulk():  # the id index's JSON: temporaries that must not set off collections
+                self.known = self.index.load_ids(self.dir)
             self.errors = list(self.known.errors)
 
     def _load_contracts(self) -> None:

@@ -48,13 +48,15 @@ def _tells(item: pytest.Item, rep) -> bool:
     recorded after the call. A passing setup or teardown adds nothing, and skipping it
     saves two thirds of the per-report work (and the dicts every report would keep)."""
     if rep.when == "call":
-        item.stash[_PROPS_AT_CALL] = len(item.user_properties)
+        if item.user_properties:  # none at the call: any at the teardown came after it
+            item.stash[_PROPS_AT_CALL] = len(item.user_properties)
         return True
     if not rep.passed:
         return True
+    stash = item.stash
     return rep.when == "teardown" and (
-        mutants.RESULTS in item.stash
-        or len(item.user_properties) > item.stash.get(_PROPS_AT_CALL, 0))
+        mutants.RESULTS in stash or len(item.user_properties) > (
+            stash[_PROPS_AT_CALL] if _PROPS_AT_CALL in stash else 0))
 
 
 class RecordingSession(FalsifySession):
@@ -245,8 +247,14 @@ class RecordingSession(FalsifySession):
 
     @pytest.hookimpl(tryfirst=True)  # see "running" above
     def pytest_runtest_logreport(self, report) -> None:
+        when, passed = report.when, report.outcome == "passed"
+        if passed and when == "setup" and not report.user_properties:
+            return  # two in three reports pass outside the call: the cheapest way out
         nodeid = report.nodeid  # a property: read once
         item = self._items.get(nodeid)
+        if (passed and when == "teardown" and not report.user_properties and item is not None
+                and not junit.has_metrics(item) and mutants.RESULTS not in item.stash):
+            return  # ran here, and nothing to carry or record (see _tells)
         if item is not None:  # this process ran it (under xdist, a worker)
             self._annotate(item, report, nodeid)
         if self.is_worker:
