@@ -141,7 +141,8 @@ def main() -> None:
                        for p in fresh.rglob("*.yaml"))
         print(f"aprender-shaped corpus: {a.files} contract files, {n_claims} falsifiers, one "
               f"bound test each ({n_tests} test modules); python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+              f"bytecode cache {'off (PYTHONDONTWRITEBYTECODE)' if sys.flags.dont_write_bytecode else 'on'}")
         print(f"(first derivation of every status, cold: {first_write:.1f} s)")
         variants = {
             "base": ("-p", "no:falsify"),

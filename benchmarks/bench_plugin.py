@@ -111,7 +111,8 @@ def main() -> None:
         root = Path(tmp)
         n = generate(root, a.contracts, a.per_contract)
         print(f"synthetic project: {a.contracts} contracts, {n} falsifiers, {n} bound tests "
-              f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+              f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+              f"bytecode cache {'off (PYTHONDONTWRITEBYTECODE)' if sys.flags.dont_write_bytecode else 'on'})")
         timed_pytest(root, "-p", "no:falsify")  # warm-up: fill pytest's cache (and ours)
         timed_pytest(root, "--falsify=report", *fp)
         base, plug = [], []

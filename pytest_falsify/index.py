@@ -42,6 +42,10 @@ def fingerprint(settings: Settings) -> str:
     return h.hexdigest()
 
 
+#: one encoder for every record's round trip (json.dumps with an option builds one a call)
+_EXACT = json.JSONEncoder(allow_nan=False)
+
+
 def to_record(contract: Contract | None, errors: list[ContractError],
               notes: list[ContractNote]) -> dict | None:
     """What the cache keeps of one file, or None when JSON cannot hold it exactly."""
@@ -54,7 +58,7 @@ def to_record(contract: Contract | None, errors: list[ContractError],
         "notes": [[n.line, n.message] for n in notes],
     }
     try:
-        exact = json.loads(json.dumps(rec, allow_nan=False)) == rec
+        exact = json.loads(_EXACT.encode(rec)) == rec
     except (TypeError, ValueError):
         return None
     return rec if exact else None
