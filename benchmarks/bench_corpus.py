@@ -3,8 +3,11 @@
 Generates the aprender-shaped corpus (scripts/gen_corpus.py: 1,950 contract files, 8,930
 falsifiers, one trivial test bound to each by qualified id) in a temporary project and
 prints, from one run, each mode's wall time as a ratio to `pytest -p no:falsify` measured
-in the same round (rounds interleave the variants, so load drift hits all alike; medians
-of `--repeat` rounds), then `falsify validate`'s warm time and peak memory:
+in the same rounds (rounds interleave the variants, so load drift hits all alike), then
+`falsify validate`'s warm time and peak memory. A goal is judged on the ratio of the
+fastest of `--repeat` runs of each side (as `timeit` and bench_plugin.py do: on a shared
+machine, noise only ever adds time, so the minimum is the run closest to the work's own
+cost); the ratio of medians is printed beside it:
 
 | mode | goal |
 |---|---|
@@ -21,7 +24,7 @@ what the run derives) and the pytest cache a run on it left; restoring gives eve
 a new mtime, as a `git checkout` does, so the cache is checked by content. The check row
 runs on the derived contracts, so it passes.
 
-Usage: python benchmarks/bench_corpus.py [--files 1950] [--changed 1700] [--repeat 3]
+Usage: python benchmarks/bench_corpus.py [--files 1950] [--changed 1700] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -117,7 +120,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=gen_corpus.APRENDER_FILES)
     ap.add_argument("--changed", type=int, default=1700, help="files the write row changes")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds (medians are printed)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="rounds (the fastest run of each side is compared; medians beside)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fingerprint", choices=("auto", "off"), default="auto",
                     help="falsify_fingerprint for the plugin runs: auto (the default: report and "
@@ -172,19 +176,21 @@ def main() -> None:
             restore(cache_todo, cache)
             times["write"].append(pytest_run(root, "--falsify", *fp, cpu=cpus["write"]))
             restore(derived, contracts)
+        low = {k: min(v) for k, v in times.items()}
+        clow = {k: min(v) for k, v in cpus.items()}
         med = {k: statistics.median(v) for k, v in times.items()}
-        cmed = {k: statistics.median(v) for k, v in cpus.items()}
         rows = [("plugin loaded, no --falsify", "plain", "base"),
                 ("--falsify=report", "report", "base"),
                 ("--falsify=check", "check", "base"),
                 (f"--falsify write, {changed} files changed", "write", "write_base")]
         # Wall time is the figure a user sees; on a shared machine it also holds waits for
         # the CPU, so the CPU time (user+sys of the pytest process) is printed beside it.
-        print(f"{'mode':<40} {'no plugin':>10} {'plugin':>9} {'ratio':>8} {'cpu ratio':>10}  goal")
+        print(f"{'mode (fastest runs)':<40} {'no plugin':>10} {'plugin':>9} {'ratio':>8} "
+              f"{'cpu ratio':>10} {'medians':>8}  goal")
         for label, k, b in rows:
-            r, cr = med[k] / med[b], cmed[k] / cmed[b]
+            r, cr, mr = low[k] / low[b], clow[k] / clow[b], med[k] / med[b]
             ok = "met" if r <= GOALS[k] else "NOT met"
-            print(f"{label:<40} {med[b]:9.2f}s {med[k]:8.2f}s {r:7.3f}x {cr:9.3f}x  "
+            print(f"{label:<40} {low[b]:9.2f}s {low[k]:8.2f}s {r:7.3f}x {cr:9.3f}x {mr:7.3f}x  "
                   f"<= {GOALS[k]:.2f}x {ok} (wall)")
         validate_run(root)  # warm-up
         v = [validate_run(root) for _ in range(a.repeat)]
@@ -192,7 +198,7 @@ def main() -> None:
         ok = "met" if vt <= VALIDATE_GOAL_S and vm <= VALIDATE_GOAL_MB else "NOT met"
         print(f"{'falsify validate (warm)':<40} {vt:9.2f}s {vm:7.0f} MB peak   "
               f"<= {VALIDATE_GOAL_S} s, <= {VALIDATE_GOAL_MB} MB {ok}")
-        print(f"medians of {a.repeat} rounds, falsify_fingerprint = {a.fingerprint}; "
+        print(f"{a.repeat} rounds, falsify_fingerprint = {a.fingerprint}; "
               f"load average now {os.getloadavg()[0]:.1f}")
 
 
