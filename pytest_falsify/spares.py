@@ -83,12 +83,14 @@ class SparePool:
             self._devs[where] = ok
         return ok
 
-    def claim(self, beside: Path, suffix: str, made: list[str]) -> tuple[int, str] | None:
-        """(a file open for writing at its start, its name) for a temp beside `beside`
-        (`.NAME.<random>` plus `suffix`), from a spare; or None (then the caller creates a
-        new temp). The name is added to `made` as soon as it exists. The file still holds
-        its old bytes: the caller writes over them and truncates at its end (emptying it
-        first would free its blocks only to allocate them again)."""
+    def claim(self, beside: Path, suffix: str, made: list[str]
+              ) -> tuple[int, str, os.stat_result] | None:
+        """(a file open for writing at its start, its name, its fstat) for a temp beside
+        `beside` (`.NAME.<random>` plus `suffix`), from a spare; or None (then the caller
+        creates a new temp). The name is added to `made` as soon as it exists. The file
+        still holds its old bytes (`st_size` of them, with the old permission bits): the
+        caller writes over them and truncates at its end where they were longer (emptying
+        it first would free its blocks only to allocate them again)."""
         with self._lock:
             if not self._ready() or not self._same_fs(beside.parent):
                 return None
@@ -108,13 +110,20 @@ class SparePool:
                 _unlink(tmp)
                 made.remove(tmp)
                 continue
-            fd = _open_alone(tmp)
-            if fd is not None:
+            got = _open_alone(tmp)
+            if got is not None:
                 with self._lock:
                     self._count -= 1
-                return fd, tmp
+                return got[0], tmp, got[1]
             _unlink(tmp)
             made.remove(tmp)
+
+    def keeps(self, targets: list[Path]) -> bool:
+        """Whether `keep` has room for all of `targets` on the pool's filesystem (each may
+        still be refused: a hard-linked contract is not kept)."""
+        with self._lock:
+            return (self._ready() and self._count + len(targets) <= LIMIT
+                    and all(self._same_fs(t.parent) for t in targets))
 
     def keep(self, target: Path) -> None:
         """Give `target`'s inode a pool name before `target` is replaced, when it has one
@@ -151,9 +160,9 @@ def _fresh_link(spare: Path, beside: Path, suffix: str) -> str | None:
     return None
 
 
-def _open_alone(tmp: str) -> int | None:
-    """`tmp` opened for writing, if it is a regular file of this user that no other name
-    reaches; else None."""
+def _open_alone(tmp: str) -> tuple[int, os.stat_result] | None:
+    """`tmp` opened for writing, and its fstat, if it is a regular file of this user that
+    no other name reaches; else None."""
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -161,7 +170,7 @@ def _open_alone(tmp: str) -> int | None:
     try:
         st = os.fstat(fd)
         if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid():
-            return fd
+            return fd, st
     except OSError:
         pass
     os.close(fd)

@@ -42,6 +42,18 @@ def test_a_text_shorter_than_the_spare_it_is_written_into_is_all_the_file_holds(
     assert [p.read_bytes() for p in paths] == [b"new\n"] * 4
 
 
+def test_a_file_written_into_a_spare_has_its_own_contract_s_permission_bits(tmp_path):
+    pool, paths = tmp_path / "pool", contracts(tmp_path / "c")
+    modes = [0o600, 0o640, 0o644, 0o664]
+    for p, mode in zip(paths, modes, strict=True):
+        p.chmod(mode)
+    write(tmp_path / "c", pool, paths)  # the pool now holds inodes of every mode
+    for p, mode in zip(paths, modes[1:] + modes[:1], strict=True):
+        p.chmod(mode)  # each contract's bits differ from its spare's now
+    write(tmp_path / "c", pool, paths, b"newer\n")
+    assert [p.stat().st_mode & 0o7777 for p in paths] == modes[1:] + modes[:1]
+
+
 def planted(tmp_path, plant):
     """A pool whose four entries `plant(file, entry)` made from one file outside it; a
     write of four contracts through it. Returns (that file, the contracts)."""
