@@ -189,6 +189,29 @@ def test_a_light_contract_read_for_a_rewrite_is_light_again_after_it(tmp_path):
     assert light.text == "" and light.parsed is None
 
 
+def test_a_write_keeps_neither_its_edits_nor_the_cache_records_once_they_are_on_disk(
+        tmp_path, parses):
+    # Kept, they would outlive the write phase (the session holds the plan and the index)
+    # and every full collection of the GC would scan them until the session ends.
+    root = tmp_path / "contracts"
+    root.mkdir()
+    (root / "demo.yaml").write_text(DEMO)
+    idx = index.Index(None, tmp_path / "cache.json")
+    cset = idx.load(root)
+    result = {"ids": ["demo::FALSIFY-DEMO-001"], "outcome": "passed", "level": "algorithm",
+              "test": "tests/test_demo.py::test_algorithm"}
+    plan, written, problems = engine.write(
+        root, lambda: idx.load(root, previous=cset), {result["test"]: result}, None,
+        datetime.date(2026, 12, 1), written_hook=idx.written)
+    assert problems == [] and written == [root / "demo.yaml"]
+    assert plan.updates == {} and [str(t) for t in plan.transitions] == [
+        "demo::FALSIFY-DEMO-001: UNBOUND -> DISCHARGED"]
+    assert idx._cache is None  # its records are on disk
+    parses.clear()
+    assert idx.load(root).by_qid["demo::FALSIFY-DEMO-001"].status == "DISCHARGED"
+    assert parses == Counter()  # the written file, from the cache the write saved
+
+
 # --- in a pytest run (pytest's cache on, as users run it) ----------------------------------
 
 def _run(project, *args):
