@@ -86,6 +86,7 @@ class HandClaim:
 
 @dataclass
 class Plan:
+    #: the edits to write, by file (`write` empties it once they are written)
     updates: dict[Path, dict[str, EntryUpdate]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     #: qualified id `KEY::ID` -> (contract key, old status, new status) for every falsifier
@@ -340,6 +341,10 @@ def write(directory: Path, load: Callable[[], ContractSet], results: Mapping[str
     except OSError as exc:  # the lock file: a read-only directory, a full disk
         return Plan(), [], [f"cannot lock {lock_dir}: {exc.strerror or exc}; nothing written"]
     problems.extend(_orphan_messages(plan))
+    # The edits are written (or dropped): nothing reads them after the write, and their
+    # evidence records (a few objects a claim) would otherwise stay alive, and be scanned
+    # by every full collection of the GC, until the session ends.
+    plan.updates.clear()
     return plan, written, problems
 
 

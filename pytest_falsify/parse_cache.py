@@ -153,7 +153,8 @@ class ParseCache:
         """Write the cache if it changed (atomically; best effort); whether it was written."""
         if self.path is None or not self._dirty:
             return False
-        records = json.dumps(self.records, separators=(",", ":")).encode()
+        # (records are acyclic: JSON values, or to_record's, which are JSON-exact)
+        records = json.dumps(self.records, separators=(",", ":"), check_circular=False).encode()
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint,
                              "checksum": digest(records)}).encode()
         body = header + b"\n" + records

@@ -4,6 +4,7 @@ full parses only for files a run renders."""
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -128,6 +129,32 @@ def test_a_file_whose_values_json_cannot_hold_is_parsed_every_time(tmp_path, par
     assert _view(cset) == _view(contracts.load_dir(root))
 
 
+def _record_of(tmp_path, evidence: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(DEMO.replace("    discharge_status: DISCHARGED\n",
+                                 f"    discharge_status: DISCHARGED\n    evidence: {evidence}\n"))
+    return index.to_record(*contracts.load_bytes(path, path.read_bytes(), settings.Settings(), "c"))
+
+
+@pytest.mark.parametrize("evidence", [
+    "{checked: 2026-01-01}", "{at: 2026-01-01 10:00:00}", "{x: .nan}", "{x: .inf}", "{x: -.inf}",
+    "{1: one}", "{true: yes}", "{~: none}", "{1.5: x}", "{blob: !!binary aGVsbG8=}",
+    "{s: !!set {a, b}}", "{tests: [{test: t, when: 2026-01-01}]}",
+], ids=["date", "datetime", "nan", "inf", "minus-inf", "int-key", "bool-key", "null-key",
+        "float-key", "bytes", "set", "nested-date"])
+def test_a_record_json_would_not_give_back_equal_is_not_kept(tmp_path, evidence):
+    assert _record_of(tmp_path, evidence) is None
+
+
+@pytest.mark.parametrize("evidence", [
+    "{tests: [{test: t, outcome: passed, metrics: {n: 3, r: 0.5, big: 123456789012345678901234567890,"
+    " ok: true, none: null, list: [1, [2, {a: b}]]}}]}", "{}", "{note: ''}",
+])
+def test_a_record_of_plain_json_data_is_kept_and_survives_json(tmp_path, evidence):
+    rec = _record_of(tmp_path, evidence)
+    assert rec is not None and json.loads(json.dumps(rec)) == rec
+
+
 def test_hydrate_reads_a_light_contract_and_refuses_one_that_changed(tmp_path):
     root = tmp_path / "contracts"
     root.mkdir()
@@ -160,6 +187,29 @@ def test_a_light_contract_read_for_a_rewrite_is_light_again_after_it(tmp_path):
     assert problems == [] and [r.path.name for r in rendered] == ["demo.yaml"]
     light = cset.contracts[0]
     assert light.text == "" and light.parsed is None
+
+
+def test_a_write_keeps_neither_its_edits_nor_the_cache_records_once_they_are_on_disk(
+        tmp_path, parses):
+    # Kept, they would outlive the write phase (the session holds the plan and the index)
+    # and every full collection of the GC would scan them until the session ends.
+    root = tmp_path / "contracts"
+    root.mkdir()
+    (root / "demo.yaml").write_text(DEMO)
+    idx = index.Index(None, tmp_path / "cache.json")
+    cset = idx.load(root)
+    result = {"ids": ["demo::FALSIFY-DEMO-001"], "outcome": "passed", "level": "algorithm",
+              "test": "tests/test_demo.py::test_algorithm"}
+    plan, written, problems = engine.write(
+        root, lambda: idx.load(root, previous=cset), {result["test"]: result}, None,
+        datetime.date(2026, 12, 1), written_hook=idx.written)
+    assert problems == [] and written == [root / "demo.yaml"]
+    assert plan.updates == {} and [str(t) for t in plan.transitions] == [
+        "demo::FALSIFY-DEMO-001: UNBOUND -> DISCHARGED"]
+    assert idx._cache is None  # its records are on disk
+    parses.clear()
+    assert idx.load(root).by_qid["demo::FALSIFY-DEMO-001"].status == "DISCHARGED"
+    assert parses == Counter()  # the written file, from the cache the write saved
 
 
 # --- in a pytest run (pytest's cache on, as users run it) ----------------------------------
