@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -77,6 +78,20 @@ def pytest_run(root: Path, *args: str, cpu: list[float] | None = None) -> float:
     return dt
 
 
+def instructions(root: Path, *args: str) -> int:
+    """Instructions one pytest run executes, counted by valgrind's callgrind (~50x slower
+    than a plain run): unlike times on a shared machine, the count is the same from one
+    run to the next, so a small change to the plugin shows in it."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+           "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist", *args]
+    out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+    found = re.findall(r"Collected : (\d+)", out.stderr)
+    if out.returncode != 0 or not found:
+        raise SystemExit(f"{' '.join(args)}: callgrind run exited {out.returncode}:\n"
+                         f"{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return int(found[-1])
+
+
 def validate_run(root: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of `falsify validate`, measured by a parent that does
     nothing else (so the peak is the command's own)."""
@@ -117,6 +132,24 @@ def mixed_state(fresh: Path, derived: Path, changed: int, dest: Path) -> int:
     return min(changed, len(differ))
 
 
+def count_instructions(root: Path, variants: dict, todo: Path, cache_todo: Path,
+                       derived: Path, fp: tuple) -> None:
+    """The rows' instruction counts (one callgrind run each, warm as the timed runs), as
+    ratios to the base run's: a proxy for the CPU ratio without the machine's noise."""
+    print("instructions (valgrind callgrind, one run each; the same count every run):")
+    counts = {name: instructions(root, *args) for name, args in variants.items()}
+    restore(todo, root / "contracts")
+    restore(cache_todo, root / ".pytest_cache")
+    counts["write"] = instructions(root, "--falsify", *fp)
+    restore(derived, root / "contracts")
+    base = counts["base"]
+    print(f"  {'-p no:falsify':<38} {base / 1e9:8.2f} G")
+    for k in ("plain", "report", "check", "write"):
+        r = counts[k] / base
+        print(f"  {k:<38} {counts[k] / 1e9:8.2f} G {r:7.3f}x  <= {GOALS[k]:.2f}x "
+              f"{'met' if r <= GOALS[k] else 'NOT met'} (instructions)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=gen_corpus.APRENDER_FILES)
@@ -127,7 +160,12 @@ def main() -> None:
     ap.add_argument("--fingerprint", choices=("auto", "off"), default="auto",
                     help="falsify_fingerprint for the plugin runs: auto (the default: report and "
                          "write modes trace each bound test with coverage.py) or off")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each row's instructions with valgrind's callgrind, one run "
+                         "of each (deterministic, unlike times; ~3 min a run at this scale)")
     a = ap.parse_args()
+    if a.instructions and shutil.which("valgrind") is None:
+        ap.error("--instructions needs valgrind on PATH (apt install valgrind)")
     fp = ("-o", f"falsify_fingerprint={a.fingerprint}")
     with tempfile.TemporaryDirectory(prefix="falsify-corpus-") as tmp:
         root = Path(tmp) / "project"
@@ -195,6 +233,8 @@ def main() -> None:
             ok = "met" if r <= GOALS[k] else "NOT met"
             print(f"{label:<40} {low[b]:9.2f}s {low[k]:8.2f}s {r:7.3f}x {cr:9.3f}x {mr:7.3f}x  "
                   f"<= {GOALS[k]:.2f}x {ok} (wall)")
+        if a.instructions:
+            count_instructions(root, variants, todo, cache_todo, derived, fp)
         validate_run(root)  # warm-up
         v = [validate_run(root) for _ in range(a.repeat)]
         vt, vm = statistics.median(x[0] for x in v), max(x[1] for x in v)
