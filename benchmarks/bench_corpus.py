@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import gen_corpus  # noqa: E402
+from bench_plugin import compile_plugin  # noqa: E402
 
 GOALS = {"plain": 1.03, "report": 1.08, "check": 1.10, "write": 1.25}
 VALIDATE_GOAL_S, VALIDATE_GOAL_MB = 0.4, 80
@@ -134,6 +135,7 @@ def main() -> None:
         make_project(root, a.files, a.seed)
         contracts = root / "contracts"
         n_tests = sum(1 for _ in (root / "tests").glob("test_*.py"))
+        compiled = compile_plugin()
         fresh, derived, todo = Path(tmp) / "fresh", Path(tmp) / "derived", Path(tmp) / "todo"
         snapshot(contracts, fresh)
         t0 = time.perf_counter()
@@ -146,7 +148,8 @@ def main() -> None:
         print(f"aprender-shaped corpus: {a.files} contract files, {n_claims} falsifiers, one "
               f"bound test each ({n_tests} test modules); python {sys.version.split()[0]}, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
-              f"bytecode cache {'off (PYTHONDONTWRITEBYTECODE)' if sys.flags.dont_write_bytecode else 'on'}")
+              f"bytecode cache {'off (PYTHONDONTWRITEBYTECODE)' if sys.flags.dont_write_bytecode else 'on'}; "
+              f"{compiled}")
         print(f"(first derivation of every status, cold: {first_write:.1f} s)")
         variants = {
             "base": ("-p", "no:falsify"),

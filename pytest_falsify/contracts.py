@@ -521,7 +521,7 @@ def _load_dir(root: Path, previous: ContractSet | None, settings: Settings, load
     files, errors, skipped = load_paths(root, settings)
     cset = ContractSet([], errors, settings=settings, excluded=skipped)
     for path, key, st in files:
-        old = reuse.get(path)
+        old = reuse.get(path) if reuse else None  # (hashing a Path is not free)
         if old is not None and old.stat == _stat_key(path, st):
             contract, errs, notes = old, [], []
         else:

@@ -52,9 +52,10 @@ SUITE_METRICS = "falsify_metrics"
 def report_metrics(report: object) -> dict[str, object]:
     """A test report's metrics: its user properties, then those kept for the JUnit
     testsuite (junit.py), both as (name, value) pairs."""
-    pairs = [*(getattr(report, "user_properties", None) or ()),
-             *(tuple(p) for p in getattr(report, SUITE_METRICS, None) or ())]
-    return metrics(pairs)
+    props, suite = getattr(report, "user_properties", None), getattr(report, SUITE_METRICS, None)
+    if not props and not suite:  # nearly every report: no list, no generator to build
+        return {}
+    return metrics([*(props or ()), *(tuple(p) for p in suite or ())])
 
 
 def metrics(user_properties: Iterable[tuple[str, object]]) -> dict[str, object]:

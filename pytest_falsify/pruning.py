@@ -5,7 +5,8 @@ records, for every collector below the directory level (a test file, a class), t
 ids of the children that collector itself yielded, before any plugin filters them
 (`--lf` filters a file's children at collection; `-k`, `-m`, `--deselect`, `--sw` and
 other plugins deselect later; node-id arguments match after a file is collected whole).
-A stored test is gone when
+A stored test that reported in this run exists (it is kept without a look at the disk:
+the common case, every stored test of a full run). Any other stored test is gone when
 
 - its file no longer exists, or
 - the innermost collector above it that this run collected (a file, or a class inside
@@ -23,8 +24,12 @@ from collections.abc import Callable, Collection, Mapping
 Children = Mapping[str, Collection[str]]
 
 
-def is_gone(test: str, children: Children, file_exists: Callable[[str], bool]) -> bool:
-    """True only when `test` (a node id) provably no longer exists."""
+def is_gone(test: str, children: Children, file_exists: Callable[[str], bool],
+            ran: Collection[str] = ()) -> bool:
+    """True only when `test` (a node id) provably no longer exists; `ran`: the node ids
+    that reported in this run."""
+    if test in ran:
+        return False
     if not file_exists(test.split("::", 1)[0]):
         return True
     parent = _innermost_collected(test, children)

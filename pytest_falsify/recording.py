@@ -428,7 +428,8 @@ class RecordingSession(FalsifySession):
         # os.path.exists: a name the OS refuses (too long) cannot exist, and must not crash.
         # Once per file: thousands of stored records name the same few files.
         exists = functools.lru_cache(maxsize=None)(lambda f: os.path.exists(root / f))
-        return lambda test: pruning.is_gone(test, children, exists)
+        ran = self.results
+        return lambda test: pruning.is_gone(test, children, exists, ran)
 
 
     def pytest_unconfigure(self, config) -> None:

@@ -85,7 +85,7 @@ def contract_files_stat(root: Path) -> tuple[list[tuple[Path, os.stat_result]], 
                                         "fix its permissions, or move it out of the contracts directory"))
             return
         for entry in entries:
-            path = Path(entry.path)
+            path = directory / entry.name  # (Path(entry.path) parses the whole path again)
             named = entry.name.endswith(SUFFIXES) and entry.name not in SUFFIXES  # Path.suffix
             try:
                 est = os.stat(entry.path)  # follows symlinks

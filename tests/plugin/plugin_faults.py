@@ -90,7 +90,7 @@ FAULTS = {
     "yaml_tags_unchecked": [("pytest_falsify.yamlsafe._bad_tag", lambda tag: False)],
     # an unknown falsifier id in a marker is only a warning in the falsify modes too
     "unknown_id_only_warns": [("pytest_falsify.plugin.FalsifySession._bind",
-                               lambda self, item: (real_bind(self, item)[0], True))],
+                               lambda self, item, inherited=None: (real_bind(self, item, inherited)[0], True))],
     # interrupted runs and collection errors still write the contracts
     "incomplete_run_writes": [("pytest_falsify.recording._WRITE_EXIT", tuple(range(6))),
                               ("pytest_falsify.recording.RecordingSession.pytest_collectreport",

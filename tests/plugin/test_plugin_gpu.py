@@ -45,6 +45,33 @@ def test_gpu_and_ignored_tests_skip_without_run_ignored(project):
                                  "*ignored test: pass --run-ignored to run it*"])
 
 
+def test_a_gpu_mark_a_conftest_adds_at_collection_is_gated_too(project):
+    # The gate reads the marks after every other plugin's collection hook: marks added
+    # there count (the binding, which runs first, memoizes the marks of its own pass only).
+    project.contract()
+    project.pytester.makeconftest("""
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "test_added":
+            item.add_marker(pytest.mark.gpu)
+""")
+    project.tests("""
+import pytest
+
+@pytest.mark.falsifier("FALSIFY-DEMO-002")
+def test_added():
+    pass
+
+def test_plain():
+    pass
+""")
+    result = project.run("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*GPU test: pass --run-ignored to run it*"])
+
+
 def test_run_ignored_without_a_device_skips_with_no_cuda_device(project, cuda):
     cuda(False)
     project.contract()

@@ -19,6 +19,10 @@ def test_a_test_whose_file_is_gone_is_gone():
     assert is_gone("gone.py::test_a", {}, lambda f: f != "gone.py")
 
 
+def test_a_test_that_reported_in_this_run_is_kept_even_if_its_file_is_gone_since():
+    assert not is_gone("gone.py::test_a", {}, lambda f: False, ran={"gone.py::test_a"})
+
+
 def test_a_test_of_a_file_this_run_did_not_collect_is_kept():
     assert not is_gone("u.py::test_a", FILE, exists)
 
