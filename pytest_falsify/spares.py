@@ -52,9 +52,13 @@ class SparePool:
         self._names: list[str] | None = None  # listed on first use
         self._count = 0
         self._dev: int | None = None
-        self._devs: dict[Path, bool] = {}  # a target directory -> on the pool's filesystem
+        self._devs: dict[str, bool] = {}  # a target directory -> on the pool's filesystem
         if directory is None or os.name == "nt":
             self.directory = None
+        # Names as strings, not Paths: pathlib's joins and hashes were a third of the
+        # Python time of writing 1,700 files.
+        self._dir = str(self.directory) if self.directory is not None else ""
+        self._uid = os.geteuid() if self.directory is not None else -1
 
     def _ready(self) -> bool:
         """List the pool once (creating it); False when it cannot be used."""
@@ -73,7 +77,7 @@ class SparePool:
             self._count = len(self._names)
         return True
 
-    def _same_fs(self, where: Path) -> bool:
+    def _same_fs(self, where: str) -> bool:
         ok = self._devs.get(where)
         if ok is None:
             try:
@@ -92,14 +96,14 @@ class SparePool:
         caller writes over them and truncates at its end where they were longer (emptying
         it first would free its blocks only to allocate them again)."""
         with self._lock:
-            if not self._ready() or not self._same_fs(beside.parent):
+            if not self._ready() or not self._same_fs(os.path.dirname(beside)):
                 return None
         while True:
             with self._lock:
                 if not self._names:
                     return None
                 name = self._names.pop()
-            spare = self.directory / name  # type: ignore[operator]
+            spare = os.path.join(self._dir, name)
             tmp = _fresh_link(spare, beside, suffix)
             if tmp is None:
                 continue
@@ -110,7 +114,7 @@ class SparePool:
                 _unlink(tmp)
                 made.remove(tmp)
                 continue
-            got = _open_alone(tmp)
+            got = _open_alone(tmp, self._uid)
             if got is not None:
                 with self._lock:
                     self._count -= 1
@@ -123,13 +127,14 @@ class SparePool:
         still be refused: a hard-linked contract is not kept)."""
         with self._lock:
             return (self._ready() and self._count + len(targets) <= LIMIT
-                    and all(self._same_fs(t.parent) for t in targets))
+                    and all(self._same_fs(os.path.dirname(t)) for t in targets))
 
     def keep(self, target: Path) -> None:
         """Give `target`'s inode a pool name before `target` is replaced, when it has one
         name and the pool has room (best effort: the replace does not depend on it)."""
         with self._lock:
-            if not self._ready() or self._count >= LIMIT or not self._same_fs(target.parent):
+            if (not self._ready() or self._count >= LIMIT
+                    or not self._same_fs(os.path.dirname(target))):
                 return
             self._count += 1
         try:
@@ -137,7 +142,7 @@ class SparePool:
             if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
                 for _ in range(3):
                     with contextlib.suppress(FileExistsError):
-                        os.link(target, self.directory / f"s{secrets.token_hex(8)}",  # type: ignore[operator]
+                        os.link(target, os.path.join(self._dir, f"s{secrets.token_hex(8)}"),
                                 follow_symlinks=False)
                         return
         except OSError:
@@ -146,10 +151,11 @@ class SparePool:
             self._count -= 1
 
 
-def _fresh_link(spare: Path, beside: Path, suffix: str) -> str | None:
+def _fresh_link(spare: str, beside: Path, suffix: str) -> str | None:
     """A new temp name beside `beside` for `spare`'s inode (None when it cannot be made)."""
+    where, name = os.path.split(beside)
     for _ in range(3):
-        tmp = str(beside.parent / f".{beside.name}.{secrets.token_hex(4)}{suffix}")
+        tmp = os.path.join(where, f".{name}.{secrets.token_hex(4)}{suffix}")
         try:
             os.link(spare, tmp, follow_symlinks=False)
             return tmp
@@ -160,16 +166,16 @@ def _fresh_link(spare: Path, beside: Path, suffix: str) -> str | None:
     return None
 
 
-def _open_alone(tmp: str) -> tuple[int, os.stat_result] | None:
-    """`tmp` opened for writing, and its fstat, if it is a regular file of this user that
-    no other name reaches; else None."""
+def _open_alone(tmp: str, uid: int) -> tuple[int, os.stat_result] | None:
+    """`tmp` opened for writing, and its fstat, if it is a regular file of user `uid` (this
+    process's) that no other name reaches; else None."""
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid():
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == uid:
             return fd, st
     except OSError:
         pass

@@ -23,50 +23,62 @@ _SCALAR = yaml.ScalarNode
 #: (then it forgets them all): bounded whatever the input (a hostile file holds millions
 #: of unique scalars); the dates, numbers and words that contracts repeat are short
 MEMO_CHARS, MEMO_SIZE = 32, 4096
-_tags: dict[str, str] = {}
 
 
-class Loader(_BaseLoader):
-    """PyYAML's safe loader (libyaml's when present), composing ~25% faster, with exactly
-    its tags (a property test compares them with PyYAML's own loader).
+def cheap_resolver(base: type) -> type:
+    """`base` (one of PyYAML's safe loaders) composing ~25% faster, with exactly its tags
+    (a property test compares them with `base`'s own, for the C and the Python loader).
 
     The composer calls back into Python for every node: `resolve` for its tag and
     `descend_resolver`/`ascend_resolver` around it. Those two only serve path resolvers,
-    which this class has none of (its own empty table), so they do nothing here. A plain
+    which the class has none of (its own empty table), so they do nothing here. A plain
     scalar's tag then depends on its value alone (PyYAML's `BaseResolver.resolve`): it is
     `str` unless an implicit resolver is registered for its first character (digits,
     signs, `.`, `~`, `<`, `=`, and the first letters of yes/no/true/false/on/off/null),
-    and for those PyYAML's own `resolve` decides, once per short value (`_tags`).
-    The resolver table is this class's own copy, taken at import, read-only: another
-    library adding resolvers to PyYAML's loaders cannot change what a contract holds.
+    and for those PyYAML's own `resolve` decides, once per short value (the class's
+    `tags` memo).
+    The resolver table is the class's own copy, taken here, read-only: another library
+    adding resolvers to PyYAML's loaders cannot change what a contract holds.
     """
+    table = types.MappingProxyType({k: list(v) for k, v in base.yaml_implicit_resolvers.items()})
+    # A wildcard resolver (none in PyYAML's safe loaders) would match whatever the first
+    # character: then every plain scalar goes to PyYAML's resolve.
+    by_first = None not in table
+    plain, resolve = base.DEFAULT_SCALAR_TAG, base.resolve
+    tags: dict[str, str] = {}  # value -> tag, for plain scalars PyYAML's resolve decides
 
-    yaml_implicit_resolvers = types.MappingProxyType(
-        {k: list(v) for k, v in _BaseLoader.yaml_implicit_resolvers.items()})
-    yaml_path_resolvers = types.MappingProxyType({})
+    class CheapResolver(base):
+        yaml_implicit_resolvers = table
+        yaml_path_resolvers = types.MappingProxyType({})
 
-    def descend_resolver(self, current_node, current_index) -> None:
-        pass  # only path resolvers need it, and there are none
+        def descend_resolver(self, current_node, current_index) -> None:
+            pass  # only path resolvers need it, and there are none
 
-    def ascend_resolver(self) -> None:
-        pass
+        def ascend_resolver(self) -> None:
+            pass
 
-    def resolve(self, kind, value, implicit, _table=yaml_implicit_resolvers, _tags=_tags,
-                _resolve=_BaseLoader.resolve, _str=_BaseLoader.DEFAULT_SCALAR_TAG):
-        if kind is _SCALAR:
-            if not implicit[0] or (value[0] if value else "") not in _table:
-                return _str
-            if len(value) <= MEMO_CHARS:
-                tag = _tags.get(value)
-                if tag is None:
-                    if len(_tags) >= MEMO_SIZE:
-                        _tags.clear()
-                    tag = _tags[value] = _resolve(self, kind, value, implicit)
-                return tag
-        return _resolve(self, kind, value, implicit)
+        def resolve(self, kind, value, implicit):
+            if kind is _SCALAR:
+                if not implicit[0]:
+                    return plain
+                if by_first and (value[0] if value else "") not in table:
+                    return plain
+                if len(value) <= MEMO_CHARS:
+                    tag = tags.get(value)
+                    if tag is None:
+                        if len(tags) >= MEMO_SIZE:
+                            tags.clear()
+                        tag = tags[value] = resolve(self, kind, value, implicit)
+                    return tag
+            return resolve(self, kind, value, implicit)
+
+    CheapResolver.tags = tags  # type: ignore[attr-defined]
+    CheapResolver.__name__ = CheapResolver.__qualname__ = f"Cheap{base.__name__}"
+    return CheapResolver
 
 
-assert None not in Loader.yaml_implicit_resolvers  # no wildcard: the first character decides
+#: the loader every compose uses: libyaml's safe loader when present, PyYAML's otherwise
+Loader = cheap_resolver(_BaseLoader)
 
 #: Most nodes a document may expand to once aliases are followed (billion-laughs guard).
 MAX_EXPANDED_NODES = 200_000

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -299,3 +300,15 @@ def test_ctrl_c_in_falsify_apply_is_one_line_and_changes_nothing(project, monkey
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         "falsify apply: interrupted (Ctrl-C): no contract was changed"
     assert project.read() == before and leftovers(project.path / "contracts") == []
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/p/contracts/a/b.yaml", "a/b.yaml"),  # under the directory: the part after it
+    ("/p/contracts/.b.yaml.1f.falsify-tmp", ".b.yaml.1f.falsify-tmp"),
+    ("/p/other/c.yaml", "../other/c.yaml"),  # anywhere else: os.path.relpath
+    ("/p/contracts-old/c.yaml", "../contracts-old/c.yaml"),  # a sibling sharing the prefix
+])
+def test_a_journal_names_each_file_relative_to_the_contracts_directory(path, expected):
+    directory = Path("/p/contracts")
+    assert atomic._relative(path, directory, os.path.join(str(directory), "")) == expected
+    assert os.path.normpath(os.path.join(directory, expected)) == path

@@ -1,5 +1,6 @@
 """yamlsafe.Loader composes as PyYAML's safe loader does: the same nodes with the same tags,
-marks and styles, and the same errors, with its tag memo cold, warm or overflowing."""
+marks and styles, and the same errors, with its tag memo cold, warm or overflowing; and
+so does the same resolver on PyYAML's pure-Python loader (where libyaml is missing)."""
 
 from __future__ import annotations
 
@@ -49,28 +50,36 @@ def _document(lines: list[tuple[int, str]]) -> str:
     return "".join(_FORMS[form].format(s, s, i=i) + "\n" for i, (form, s) in enumerate(lines))
 
 
+#: (ours, PyYAML's): the loader every compose uses, and the resolver on the Python loader
+PAIRS = [(yamlsafe.Loader, yamlsafe._BaseLoader)] + (
+    [(yamlsafe.cheap_resolver(yaml.SafeLoader), yaml.SafeLoader)]
+    if yamlsafe._BaseLoader is not yaml.SafeLoader else [])
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS, ids=[t.__name__ for _, t in PAIRS])
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, len(_FORMS) - 1), _SCALARS), min_size=1, max_size=12))
-def test_every_node_composes_with_pyyaml_s_tag_mark_and_style(lines):
+@given(lines=st.lists(st.tuples(st.integers(0, len(_FORMS) - 1), _SCALARS), min_size=1,
+                      max_size=12))
+def test_every_node_composes_with_pyyaml_s_tag_mark_and_style(ours, theirs, lines):
     text = _document(lines)
-    theirs = _composed(text, yamlsafe._BaseLoader)
-    assert _composed(text, yamlsafe.Loader) == theirs  # memo cold for these values
-    assert _composed(text, yamlsafe.Loader) == theirs  # and warm
+    expected = _composed(text, theirs)
+    assert _composed(text, ours) == expected  # memo cold for these values
+    assert _composed(text, ours) == expected  # and warm
 
 
 def test_the_tag_memo_stays_bounded_and_right_when_it_overflows():
     values = [str(n) if n % 3 else f"{n}.5" for n in range(3 * yamlsafe.MEMO_SIZE)]
     text = "".join(f"- {v}\n" for v in values) + "- yes\n- 2026-12-01\n"
     assert _composed(text, yamlsafe.Loader) == _composed(text, yamlsafe._BaseLoader)
-    assert 0 < len(yamlsafe._tags) <= yamlsafe.MEMO_SIZE
+    assert 0 < len(yamlsafe.Loader.tags) <= yamlsafe.MEMO_SIZE
 
 
 def test_a_long_scalar_is_resolved_but_not_remembered():
     long_number = "1" * (yamlsafe.MEMO_CHARS + 1)
-    yamlsafe._tags.clear()
+    yamlsafe.Loader.tags.clear()
     assert _composed(f"- {long_number}\n", yamlsafe.Loader) == _composed(
         f"- {long_number}\n", yamlsafe._BaseLoader)
-    assert long_number not in yamlsafe._tags
+    assert long_number not in yamlsafe.Loader.tags
 
 
 def test_a_resolver_another_library_adds_to_pyyaml_does_not_change_a_contract():
