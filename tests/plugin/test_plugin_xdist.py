@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import yaml
 from falsify_project import DEMO, PASSING
 
 pytest.importorskip("xdist")
@@ -36,6 +37,39 @@ def test_n2_and_n0_write_identical_contract_files(project):
     project.run("--falsify").assert_outcomes(passed=8, failed=1, skipped=1)
     assert project.read() == parallel
     assert parallel != DEMO.encode() and b"falsified at x=4" in parallel
+
+
+CHANGES_DEMO_001 = """
+import pytest
+
+@pytest.mark.falsifier("FALSIFY-DEMO-001")
+def test_discharges():
+    pass
+"""
+
+CHANGES_DEMO_003 = """
+import pytest
+
+@pytest.mark.falsifier("FALSIFY-DEMO-003")
+def test_falsifies():
+    assert False, "broken"
+"""
+
+
+@pytest.mark.falsifier("FALSIFY-PLUGIN-003")
+def test_one_version_bump_when_each_worker_changes_a_status(project):
+    # Two files, each changing one claim's status; --dist loadfile gives each worker one
+    # file, so each worker's own results change a status. Were a worker to write as well
+    # as the controller, each writer would bump the version: the changelog would grow by
+    # one entry per writer, not by one.
+    project.contract()
+    project.tests(CHANGES_DEMO_001, name="test_a")
+    project.tests(CHANGES_DEMO_003, name="test_b")
+    project.subprocess("-n", "2", "--dist", "loadfile", "--falsify").assert_outcomes(
+        passed=1, failed=1)
+    meta = yaml.safe_load(project.read())["metadata"]
+    assert meta["version"] == "1.1.0"
+    assert [c["version"] for c in meta["changelog"]] == ["1.0.0", "1.1.0"]
 
 
 def test_workers_write_nothing_and_the_controller_writes_once(project):
