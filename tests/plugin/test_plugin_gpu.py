@@ -47,28 +47,38 @@ def test_gpu_and_ignored_tests_skip_without_run_ignored(project):
 
 def test_a_gpu_mark_a_conftest_adds_at_collection_is_gated_too(project):
     # The gate reads the marks after every other plugin's collection hook: marks added
-    # there count (the binding, which runs first, memoizes the marks of its own pass only).
+    # there count, on a test and on its module. (The binding, which runs first, reads a
+    # module's marks once for its own pass: the gate must not reuse what it read.)
     project.contract()
     project.pytester.makeconftest("""
 import pytest
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.name == "test_added":
+        if item.name == "test_own_mark":
             item.add_marker(pytest.mark.gpu)
+        if item.module.__name__ == "test_gpu_module":
+            item.parent.add_marker(pytest.mark.gpu)
 """)
     project.tests("""
 import pytest
 
 @pytest.mark.falsifier("FALSIFY-DEMO-002")
-def test_added():
+def test_own_mark():
     pass
 
 def test_plain():
     pass
 """)
+    project.tests("""
+import pytest
+
+@pytest.mark.falsifier("FALSIFY-DEMO-001")
+def test_in_a_marked_module():
+    pass
+""", name="test_gpu_module")
     result = project.run("-rs")
-    result.assert_outcomes(passed=1, skipped=1)
+    result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(["*GPU test: pass --run-ignored to run it*"])
 
 
