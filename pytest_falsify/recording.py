@@ -434,6 +434,8 @@ class RecordingSession(FalsifySession):
 
     def pytest_unconfigure(self, config) -> None:
         self.sources.save()  # what the run parsed of its Python sources, for the next
+        if self.tracer is not None:
+            self.tracer.release()
         # Drop what the run built: pytest keeps its plugins (this one included) alive until
         # the process exits, and the interpreter's final collections rescan every object
         # still alive then (8,930 results, their states, the parse cache's records: ~0.4 s

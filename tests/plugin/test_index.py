@@ -312,3 +312,14 @@ def test_a_run_keeps_none_of_its_results_after_it_ends(project):
     session = config.pluginmanager.get_plugin("falsify-session")
     assert session.results == {} and session.cset is None and session.index is None
     assert session.plan is None and session.sources is None
+
+
+def test_a_run_keeps_none_of_its_traced_lines_after_it_ends(project):
+    """The tracer is a plugin of its own, which pytest keeps alive to the exit (in the
+    history of pytest_plugin_registered): it lets go of the lines and the source index."""
+    project.contract()
+    project.tests(PASSING)
+    rec = project.pytester.inline_run("-p", "pytest_falsify.plugin", "--falsify")
+    tracer = next(c.plugin for c in rec.getcalls("pytest_plugin_registered")
+                  if c.plugin_name == "falsify-tracer")  # it traced this run
+    assert tracer.tracer is None and tracer.index is None
