@@ -452,7 +452,7 @@ class Tracer:
         here, hooks = os.path.realpath(__file__), os.path.realpath(tracing.__file__)
         return [(here, f"Tracer.{n}") for n in ("begin", "__enter__", "__exit__")] + [
             (hooks, f"TestTracer.{n}") for n in (
-                "pytest_runtest_setup", "pytest_runtest_call", "pytest_pyfunc_call",
+                "pytest_runtest_setup", "pytest_runtest_call", "pytest_pyfunc_call", "_call",
                 "pytest_runtest_teardown")]
 
     def lines_by_test(self) -> dict[str, dict[str, Collection[int]]]:

@@ -313,3 +313,60 @@ def test_a_project_hook_in_the_setup_of_plain_tests_has_every_setup_traced(proje
     for fp in fps.values():
         assert names(fp) == ["fast", "other"]
         assert names(fp, "conftest.py") == ["pytest_runtest_setup"]
+
+
+def test_a_plain_test_s_call_is_traced_around_its_function_alone(project, monkeypatch):
+    from pytest_falsify import tracing
+
+    calls = counted(monkeypatch, tracing.TestTracer, "_call")
+    project.contract(CONTRACT)
+    (project.path / "kernel.py").write_text(KERNEL)
+    project.tests(PLAIN_TESTS)
+    fps = fingerprints(project)
+    assert len(calls) == 3  # one per test: pluggy's and pytest's frames ran untraced
+    assert {t: names(fp) for t, fp in fps.items()} == {
+        f"test_demo.py::test_{n}": ["fast"] for n in ("one", "two", "three")}
+
+
+def test_a_project_pyfunc_call_hook_is_in_the_fingerprint_of_plain_tests(project):
+    # It runs around the function, inside the window of the hook: traced there, as the
+    # function alone would not be.
+    project.contract(CONTRACT)
+    (project.path / "kernel.py").write_text(KERNEL)
+    (project.path / "conftest.py").write_text(
+        "from kernel import other\n\n\ndef pytest_pyfunc_call(pyfuncitem):\n    other(0)\n")
+    project.tests(PLAIN_TESTS)
+    for fp in fingerprints(project).values():
+        assert names(fp) == ["fast", "other"]
+        assert names(fp, "conftest.py") == ["pytest_pyfunc_call"]
+
+
+ASYNC_TESTS = """\
+import pathlib
+
+import pytest
+
+
+@pytest.mark.falsifier("FALSIFY-TR-001")
+async def test_coroutine():
+    pass
+
+
+@pytest.mark.falsifier("FALSIFY-TR-002")
+def test_marked():  # what pytest takes for an async function: never called
+    pathlib.Path("called").write_text("")
+
+
+test_marked._is_coroutine = True
+"""
+
+
+def test_an_async_test_function_is_refused_by_pytest_as_without_the_plugin(project):
+    project.contract(CONTRACT)
+    project.tests(ASYNC_TESTS)
+    without = project.pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:falsify")
+    traced = project.run("--falsify=report", "--falsify-report", "r.json")
+    assert "async def functions are not natively supported" in without.stdout.str()
+    assert traced.parseoutcomes() == without.parseoutcomes()
+    assert "async def functions are not natively supported" in traced.stdout.str()
+    assert not (project.path / "called").exists()  # refused before the call, as without
