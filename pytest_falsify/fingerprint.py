@@ -56,6 +56,21 @@ def _dedent(lines: list[str]) -> list[str]:
     return [ln[cut:] if ln[:cut].isspace() else ln.lstrip() for ln in lines]
 
 
+def _functions(body: list[ast.stmt], prefix: str, spans: list, cannot: set, can_fail) -> None:
+    """The (first line, last line, qualified name) of each function of `body`, into `spans`
+    (methods as `Class.name`), and the first lines of those whose body cannot fail, into
+    `cannot`. A module function, not a closure: a nested function calling itself is a
+    reference cycle, left for the cyclic GC."""
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            spans.append((start, node.end_lineno or node.lineno, prefix + node.name))
+            if not can_fail(node):
+                cannot.add(start)
+        elif isinstance(node, ast.ClassDef):
+            _functions(node.body, f"{prefix}{node.name}.", spans, cannot, can_fail)
+
+
 @dataclass
 class FileIndex:
     """Function spans of one source file, the digest of each (plus `<module>`), and which
@@ -75,17 +90,7 @@ class FileIndex:
         spans: list[tuple[int, int, str]] = []
         cannot: set[int] = set()
 
-        def walk(body: list[ast.stmt], prefix: str) -> None:
-            for node in body:
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                    spans.append((start, node.end_lineno or node.lineno, prefix + node.name))
-                    if not body_can_fail(node):
-                        cannot.add(start)
-                elif isinstance(node, ast.ClassDef):
-                    walk(node.body, f"{prefix}{node.name}.")
-
-        walk(tree.body, "")
+        _functions(tree.body, "", spans, cannot, body_can_fail)
         spans.sort()
         idx = cls([s for s, _, _ in spans], spans, {}, frozenset(cannot))
         inside = set()

@@ -75,41 +75,45 @@ def contract_files_stat(root: Path) -> tuple[list[tuple[Path, os.stat_result]], 
     files: list[tuple[Path, os.stat_result]] = []
     problems: list[FileProblem] = []
     visited = {(st.st_dev, st.st_ino)}
-
-    def visit(directory: Path, ancestors: frozenset) -> None:
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            problems.append(FileProblem(directory, f"cannot list directory: {exc.strerror}",
-                                        "fix its permissions, or move it out of the contracts directory"))
-            return
-        for entry in entries:
-            path = directory / entry.name  # (Path(entry.path) parses the whole path again)
-            named = entry.name.endswith(SUFFIXES) and entry.name not in SUFFIXES  # Path.suffix
-            try:
-                est = os.stat(entry.path)  # follows symlinks
-            except OSError as exc:
-                if not entry.name.startswith(".#"):  # an editor's lock file (a dangling link)
-                    problems.append(_stat_problem(path, exc))
-                continue
-            if stat.S_ISDIR(est.st_mode):
-                key = (est.st_dev, est.st_ino)
-                if key in ancestors:
-                    problems.append(FileProblem(path, "symlink loop (links back to a parent directory)",
-                                                "remove the link or point it elsewhere"))
-                elif key not in visited:  # two links to one directory: read it once
-                    visited.add(key)
-                    visit(path, ancestors | {key})
-            elif named:
-                if stat.S_ISREG(est.st_mode):
-                    files.append((path, est))
-                else:
-                    problems.append(FileProblem(path, f"{_kind(est.st_mode)}, not a contract file",
-                                                "replace it with a regular file, or rename it"))
-
-    visit(root, frozenset(visited))
+    _visit(root, frozenset(visited), files, problems, visited)
     return sorted(files, key=lambda f: f[0]), problems
+
+
+def _visit(directory: Path, ancestors: frozenset, files: list, problems: list,
+           visited: set) -> None:
+    """One directory of `contract_files_stat`'s walk, depth first. A module function, not
+    a closure: a nested function calling itself is a reference cycle, which kept the
+    walk's list (a tuple a file) alive until the next full collection."""
+    try:
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(FileProblem(directory, f"cannot list directory: {exc.strerror}",
+                                    "fix its permissions, or move it out of the contracts directory"))
+        return
+    for entry in entries:
+        path = directory / entry.name  # (Path(entry.path) parses the whole path again)
+        named = entry.name.endswith(SUFFIXES) and entry.name not in SUFFIXES  # Path.suffix
+        try:
+            est = os.stat(entry.path)  # follows symlinks
+        except OSError as exc:
+            if not entry.name.startswith(".#"):  # an editor's lock file (a dangling link)
+                problems.append(_stat_problem(path, exc))
+            continue
+        if stat.S_ISDIR(est.st_mode):
+            key = (est.st_dev, est.st_ino)
+            if key in ancestors:
+                problems.append(FileProblem(path, "symlink loop (links back to a parent directory)",
+                                            "remove the link or point it elsewhere"))
+            elif key not in visited:  # two links to one directory: read it once
+                visited.add(key)
+                _visit(path, ancestors | {key}, files, problems, visited)
+        elif named:
+            if stat.S_ISREG(est.st_mode):
+                files.append((path, est))
+            else:
+                problems.append(FileProblem(path, f"{_kind(est.st_mode)}, not a contract file",
+                                            "replace it with a regular file, or rename it"))
 
 
 def read_limited(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:

@@ -4,6 +4,7 @@ full parses only for files a run renders."""
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import shutil
 from collections import Counter
@@ -323,3 +324,38 @@ def test_a_run_keeps_none_of_its_traced_lines_after_it_ends(project):
     tracer = next(c.plugin for c in rec.getcalls("pytest_plugin_registered")
                   if c.plugin_name == "falsify-tracer")  # it traced this run
     assert tracer.tracer is None and tracer.index is None
+
+
+def _garbage_cycles(work) -> int:
+    """The objects `work()` left in reference cycles (freed only by the cyclic GC)."""
+    gc.collect()
+    gc.disable()
+    try:
+        work()
+        return gc.collect()
+    finally:
+        gc.enable()
+
+
+# Garbage in a cycle lives until a full collection, and each full collection of the run
+# scans it: the loader's walk and the source parse are freed by refcounting alone.
+
+def test_the_contracts_walk_leaves_no_reference_cycle(tmp_path):
+    from pytest_falsify import walk
+
+    (tmp_path / "sub").mkdir()
+    for name in ("a.yaml", "sub/b.yaml"):
+        (tmp_path / name).write_text("metadata: {}\n")
+    found: list = []
+    assert _garbage_cycles(lambda: found.append(walk.contract_files_stat(tmp_path))) == 0
+    assert [p.name for p, _ in found[0][0]] == ["a.yaml", "b.yaml"]
+
+
+def test_parsing_a_source_file_leaves_no_reference_cycle():
+    from pytest_falsify.fingerprint import FileIndex
+
+    source = "class A:\n    def f(self):\n        return 1\n\n\ndef g():\n    assert A().f()\n"
+    FileIndex.parse(source)  # its first call imports the vacuity lint: a module is cycles
+    parsed: list = []
+    assert _garbage_cycles(lambda: parsed.append(FileIndex.parse(source))) == 0
+    assert [name for _, _, name in parsed[0].spans] == ["A.f", "g"]
