@@ -442,6 +442,9 @@ class RecordingSession(FalsifySession):
         # at the exit of a corpus run). They hold no cycles, so refcounting frees them now.
         self.plan = self.decision = self.sources = self.tracer = self.fault_runner = None
         self.results, self.children, self.fingerprints, self.lint = {}, {}, {}, {}
+        for item in self._items.values():  # pytest keeps its items to the exit
+            if _INFO in item.stash:
+                del item.stash[_INFO]
         self._items = {}
         self.falsifiable, self.stale, self.still_falsified = [], [], []
         self.new_failures, self.gpu_not_run = set(), set()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from falsify_project import DEMO, PASSING
 
-from pytest_falsify import contracts, engine, index, parse_cache, settings
+from pytest_falsify import contracts, engine, index, parse_cache, plugin, settings
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FIELDS = ("id", "block", "line", "status", "status_key", "level", "evidence", "key", "word", "path")
@@ -313,6 +313,9 @@ def test_a_run_keeps_none_of_its_results_after_it_ends(project):
     session = config.pluginmanager.get_plugin("falsify-session")
     assert session.results == {} and session.cset is None and session.index is None
     assert session.plan is None and session.sources is None
+    # nor the bindings it stashed on pytest's items, which pytest keeps to the exit too
+    items = rec.getcalls("pytest_collection_finish")[0].session.items
+    assert items and not any(plugin._INFO in item.stash for item in items)
 
 
 def test_a_run_keeps_none_of_its_traced_lines_after_it_ends(project):
