@@ -370,3 +370,22 @@ def test_an_async_test_function_is_refused_by_pytest_as_without_the_plugin(proje
     assert traced.parseoutcomes() == without.parseoutcomes()
     assert "async def functions are not natively supported" in traced.stdout.str()
     assert not (project.path / "called").exists()  # refused before the call, as without
+
+
+def test_a_failing_plain_test_reads_as_without_the_plugin(project):
+    # Its call ran through the tracer's partial: pytest prunes the traceback to the
+    # test's own frames, and reads the item's function again only once it is restored.
+    project.contract(CONTRACT)
+    (project.path / "kernel.py").write_text(KERNEL)
+    project.tests('import pytest\nfrom kernel import fast\n\n\n@pytest.mark.falsifier("FALSIFY-TR-001")\n'
+                  "def test_wrong():\n    assert fast(1) == 3\n")
+    without = project.pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:falsify")
+    traced = project.run("--falsify=report", "--falsify-report", "r.json")
+
+    def failure(result):
+        out = result.stdout.str()
+        return out[out.index("_ test_wrong _"):out.index("short test summary")]
+
+    assert failure(traced) == failure(without)
+    assert "def test_wrong():" in failure(traced) and "_call" not in failure(traced)
+    assert names(fingerprints(project)["test_demo.py::test_wrong"]) == ["fast"]
