@@ -258,66 +258,60 @@ def _check_tree(node: yaml.Node, depth: int) -> int:
 
 def _check_shared(root: yaml.Node) -> None:
     """check_node of a document that may have aliases."""
-    sizes: dict[int, int] = {}
+    _shared_size(root, 0, {})
 
-    def size(node: yaml.Node, depth: int) -> int:
-        if isinstance(node, yaml.ScalarNode):  # the hot path: most nodes are scalars
-            if node.tag not in _STD_SCALARS and _bad_tag(node.tag or ""):
-                raise YamlProblem(node.start_mark.line + 1, f"tag {node.tag!r} is not allowed in a contract",
-                                  "remove the tag; contracts hold plain YAML data only")
-            return 1
-        # Memoized by node identity: an alias is the same node object seen twice, so this
-        # counts the *expanded* size without expanding anything.
-        key = id(node)
-        if key in sizes:
-            if sizes[key] == 0:  # still being counted: the alias points at an ancestor
-                raise YamlProblem(node.start_mark.line + 1,
-                                  "a recursive alias (an anchor used inside itself)",
-                                  "copy the data instead; contracts hold plain, finite data")
-            return sizes[key]
-        if depth > 200:
-            raise YamlProblem(node.start_mark.line + 1, "YAML nesting deeper than 200 levels",
-                              "flatten the structure")
-        sizes[key] = 0  # in progress
-        if _bad_tag(node.tag or ""):
-            raise YamlProblem(node.start_mark.line + 1, f"tag {node.tag!r} is not allowed in a contract",
-                              "remove the tag; contracts hold plain YAML data only")
-        total = 1
-        # Scalars with a standard tag (nearly every node) are counted inline: a call each
-        # was most of the check's time.
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[str, yaml.Node] = {}
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode):
-                    kv = k.value
-                    if kv in seen:
-                        raise YamlProblem(
-                            k.start_mark.line + 1,
-                            f"duplicate key {kv!r} (first at line {seen[kv].start_mark.line + 1})",
-                            "remove or rename one of the two keys; YAML would keep only the last",
-                        )
-                    seen[kv] = k
-                    total += 1 if k.tag in _STD_SCALARS else size(k, depth + 1)
-                else:
-                    total += size(k, depth + 1)
-                if isinstance(v, yaml.ScalarNode) and v.tag in _STD_SCALARS:
-                    total += 1
-                else:
-                    total += size(v, depth + 1)
-        else:
-            for item in node.value:
-                if isinstance(item, yaml.ScalarNode) and item.tag in _STD_SCALARS:
-                    total += 1
-                else:
-                    total += size(item, depth + 1)
-        if total > MAX_EXPANDED_NODES:
+
+def _shared_size(node: yaml.Node, depth: int, sizes: dict[int, int]) -> int:
+    """The expanded node count of `node`, checked; `sizes`: the counts of the collections
+    seen so far, by identity (0: still being counted). A module function, not a closure:
+    a nested function calling itself is a reference cycle."""
+    if isinstance(node, yaml.ScalarNode):  # the hot path: most nodes are scalars
+        if node.tag not in _STD_SCALARS and _bad_tag(node.tag or ""):
+            _refuse_tag(node)
+        return 1
+    # Memoized by node identity: an alias is the same node object seen twice, so this
+    # counts the *expanded* size without expanding anything.
+    key = id(node)
+    if key in sizes:
+        if sizes[key] == 0:  # still being counted: the alias points at an ancestor
             raise YamlProblem(node.start_mark.line + 1,
-                              f"aliases expand to more than {MAX_EXPANDED_NODES} nodes",
-                              "remove the recursive anchors/aliases (a 'billion laughs' document)")
-        sizes[key] = total
-        return total
-
-    size(root, 0)
+                              "a recursive alias (an anchor used inside itself)",
+                              "copy the data instead; contracts hold plain, finite data")
+        return sizes[key]
+    if depth > 200:
+        _refuse_depth(node)
+    sizes[key] = 0  # in progress
+    if _bad_tag(node.tag or ""):
+        _refuse_tag(node)
+    total = 1
+    # Scalars with a standard tag (nearly every node) are counted inline: a call each
+    # was most of the check's time.
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                if k.value in seen:
+                    raise _duplicate(k, seen[k.value])
+                seen[k.value] = k
+                total += 1 if k.tag in _STD_SCALARS else _shared_size(k, depth + 1, sizes)
+            else:
+                total += _shared_size(k, depth + 1, sizes)
+            if isinstance(v, yaml.ScalarNode) and v.tag in _STD_SCALARS:
+                total += 1
+            else:
+                total += _shared_size(v, depth + 1, sizes)
+    else:
+        for item in node.value:
+            if isinstance(item, yaml.ScalarNode) and item.tag in _STD_SCALARS:
+                total += 1
+            else:
+                total += _shared_size(item, depth + 1, sizes)
+    if total > MAX_EXPANDED_NODES:
+        raise YamlProblem(node.start_mark.line + 1,
+                          f"aliases expand to more than {MAX_EXPANDED_NODES} nodes",
+                          "remove the recursive anchors/aliases (a 'billion laughs' document)")
+    sizes[key] = total
+    return total
 
 
 _STR, _MAP, _SEQ = _STD + "str", _STD + "map", _STD + "seq"

@@ -362,3 +362,13 @@ def test_parsing_a_source_file_leaves_no_reference_cycle():
     parsed: list = []
     assert _garbage_cycles(lambda: parsed.append(FileIndex.parse(source))) == 0
     assert [name for _, _, name in parsed[0].spans] == ["A.f", "g"]
+
+
+def test_checking_a_document_with_aliases_leaves_no_reference_cycle():
+    from pytest_falsify import yamlsafe
+
+    text = "base: &b {x: 1}\nitems:\n  - *b\n  - *b\n"
+    yamlsafe.compose(text)
+    composed: list = []
+    assert _garbage_cycles(lambda: composed.append(yamlsafe.compose(text))) == 0
+    assert composed[0].value[1][1].value[0] is composed[0].value[0][1]  # the alias walk ran
