@@ -20,10 +20,12 @@ around the function alone (`_call`, put in the item's `obj` for that call only):
 trace function is set, the interpreter runs every frame in its tracing mode, and the
 frames of pluggy, of pytest's implementation and of coverage.py's start and stop around
 the function cost more than the function (0.65 G instructions over 8,930 trivial tests,
-of the 3.4 G that fingerprints add to a write run, measured without other plugins). Any
-other `pytest_pyfunc_call` implementation (anyio's, which ML environments often have)
-keeps the window around the hook: it could call project code outside the function. An async test function keeps the window around the hook: pytest refuses
-it before calling it, and must see the function itself to.
+of the 3.4 G that fingerprints add to a write run, measured without other plugins).
+
+Two cases keep the window around the hook. Any other `pytest_pyfunc_call` implementation
+(anyio's, which ML environments often have) could call project code besides the
+function. And pytest refuses an async test function before calling it, so it must see
+the function itself.
 """
 
 from __future__ import annotations
