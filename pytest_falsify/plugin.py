@@ -317,7 +317,7 @@ class FalsifySession:
                 if qid not in qids:
                     qids.append(qid)
             ids = qids
-        return self._bound(item, {"ids": ids, "level": level, "gpu": is_gpu}), False
+        return self._bound(item, {"ids": tuple(ids), "level": level, "gpu": is_gpu}), False
 
     def _bound(self, item: pytest.Item, info: BindingRun) -> str | None:
         """A test's markers name known falsifiers: what a run without a mode does with

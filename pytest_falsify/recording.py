@@ -162,7 +162,7 @@ class RecordingSession(FalsifySession):
             self.tracer.mark(item)
         return None
 
-    def _faults_of(self, ids: list[str]) -> tuple[list[str], str | None]:
+    def _faults_of(self, ids: tuple[str, ...]) -> tuple[list[str], str | None]:
         """The declared faults of a test's falsifiers, or why they cannot be run."""
         assert self.fault_runner is not None
         faults: list[str] = []
@@ -234,7 +234,7 @@ class RecordingSession(FalsifySession):
             return None
         return self.cset.by_qid.get(fid)  # marker ids are qualified at collection
 
-    def _still_falsified(self, nodeid: str, ids: list[str], rep) -> bool:
+    def _still_falsified(self, nodeid: str, ids: tuple[str, ...], rep) -> bool:
         if rep.when != "call" or not rep.failed or hasattr(rep, "wasxfail"):
             return False
         entries = [self._entry(fid) for fid in ids]

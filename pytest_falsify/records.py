@@ -8,13 +8,16 @@ subclass for the optional keys.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict
 
 
 class Binding(TypedDict):
     """What a test's falsifier markers say (`report.falsify`, set in the worker)."""
 
-    ids: list[str]
+    #: a tuple: with only strings and a bool beside it, the cyclic GC untracks the binding
+    #: that each bound test's reports carry until the run ends (docs/design.md)
+    ids: tuple[str, ...]
     level: str  # "algorithm" | "live"
     gpu: bool
 
@@ -32,7 +35,7 @@ class BindingRun(BindingLint, total=False):
 
 class _TestResultBase(TypedDict):
     test: str  # the node id
-    ids: list[str]
+    ids: Sequence[str]  # the binding's tuple in the run; a list once read from JSON
     level: str
     outcome: str  # one of verdict.ALL_OUTCOMES
     metrics: dict[str, object]

@@ -318,6 +318,20 @@ def test_a_run_keeps_none_of_its_results_after_it_ends(project):
     assert items and not any(plugin._INFO in item.stash for item in items)
 
 
+def test_the_bindings_reports_carry_to_the_end_are_nothing_the_cyclic_gc_scans(project):
+    """pytest keeps every report to the end of the run, and each bound test's report carries
+    its binding: one dict per test, which the run's full collections (and the final ones)
+    would scan if it held a list. Its ids are a tuple of strings: the GC untracks both."""
+    project.contract()
+    project.tests(PASSING)
+    rec = project.pytester.inline_run("-p", "pytest_falsify.plugin", "--falsify=report")
+    carried = [r.falsify for r in rec.getreports("pytest_runtest_logreport")
+               if getattr(r, "falsify", None) is not None]
+    assert carried
+    gc.collect()
+    assert not any(gc.is_tracked(b) for b in carried)
+
+
 def test_a_run_keeps_none_of_its_traced_lines_after_it_ends(project):
     """The tracer is a plugin of its own, which pytest keeps alive to the exit (in the
     history of pytest_plugin_registered): it lets go of the lines and the source index."""
