@@ -73,7 +73,10 @@ class RecordingSession(FalsifySession):
         #: node id -> item, of the tests this process collected (the controller under
         #: xdist collects none: its reports come annotated by the workers)
         self._items: dict[str, pytest.Item] = {}
-        self.results: dict[str, TestResult] = {}
+        #: node id -> result of each bound test this run reported, or the binding of one
+        #: whose result is `outcome.passed` of it (see pytest_runtest_logreport), until
+        #: `_settle` builds them at the end of the run
+        self.results: dict[str, TestResult | BindingRun] = {}
         self.crashed: list[str] = []
         self.collect_errors = 0
         #: collector node id -> the children it yielded, unfiltered (see pruning.py)
@@ -275,14 +278,32 @@ class RecordingSession(FalsifySession):
             self.gpu_not_run.add(nodeid)
         if info is None:
             return
+        if info.get("lint"):
+            self.lint[nodeid] = info["lint"]
         if info.get("still_falsified"):
             self.still_falsified.extend({"id": fid, "test": nodeid} for fid in info["ids"])
-        r = self.results.get(nodeid) or outcome.start(nodeid, info)
+        r = self.results.get(nodeid)
+        if r is None and outcome.passes_plainly(report, info):
+            # Most bound tests: their result is `outcome.passed` of the binding, built at
+            # the end (`_settle`). Until then the binding stands for it: no dict per test
+            # lives through the run (10,000 were enough for one more full GC collection).
+            self.results[nodeid] = info
+            return
+        r = self._settled(nodeid, r) or outcome.start(nodeid, info)
         r = self.results[nodeid] = outcome.classify(r, report, info)
         if info.get("mutants") is not None:
             r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
-        if info.get("lint"):
-            self.lint[nodeid] = info["lint"]
+
+    def _settled(self, nodeid: str, r: TestResult | BindingRun | None) -> TestResult | None:
+        """The result a test's entry in `results` stands for (a binding: `outcome.passed`)."""
+        if r is not None and "outcome" not in r:
+            r = self.results[nodeid] = outcome.passed(nodeid, r)
+        return r
+
+    def _settle(self) -> None:
+        """Every result built: the bindings in `results` replaced by what they stand for."""
+        self.results = {k: r if "outcome" in r else outcome.passed(k, r)
+                        for k, r in self.results.items()}
 
     # --- xdist ----------------------------------------------------------------------------
 
@@ -312,6 +333,7 @@ class RecordingSession(FalsifySession):
             self.config.workeroutput["falsify_children"] = self.children
             self.config.workeroutput["falsify_fingerprints"] = self.fingerprints
             return
+        self._settle()
         for nodeid, fp in self.fingerprints.items():
             if nodeid in self.results:
                 self.results[nodeid]["fingerprint"] = fp

@@ -332,6 +332,29 @@ def test_the_bindings_reports_carry_to_the_end_are_nothing_the_cyclic_gc_scans(p
     assert not any(gc.is_tracked(b) for b in carried)
 
 
+def test_a_plainly_passing_test_keeps_no_result_of_its_own_until_the_end(project):
+    """During the run, a test whose call passed with nothing to record is kept as its
+    binding alone (no dict per test through the run); one with a metric has its result."""
+    project.contract()
+    project.tests(PASSING)
+    project.pytester.makeconftest("""
+seen, kept = [], {}
+
+def pytest_configure(config):
+    seen.append(config)
+
+def pytest_runtest_logfinish(nodeid):
+    results = seen[0].pluginmanager.get_plugin("falsify-session").results
+    kept[nodeid.rsplit("::", 1)[1]] = "outcome" in results[nodeid]
+
+def pytest_sessionfinish(session):
+    (session.config.rootpath / "kept.txt").write_text(repr(sorted(kept.items())))
+""")
+    project.pytester.inline_run("-p", "pytest_falsify.plugin", "--falsify=report").assertoutcome(passed=3)
+    assert (project.path / "kept.txt").read_text() == repr(
+        [("test_algorithm", True), ("test_guard", False), ("test_live", False)])
+
+
 def test_a_run_keeps_none_of_its_traced_lines_after_it_ends(project):
     """The tracer is a plugin of its own, which pytest keeps alive to the exit (in the
     history of pytest_plugin_registered): it lets go of the lines and the source index."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import pytest
@@ -124,3 +125,33 @@ def test_every_sequence_of_reports_gives_a_known_outcome(spec):
 def test_a_failing_teardown_last_always_makes_an_error(spec):
     reports = build(spec) + [rep("teardown", "failed", "leak")]
     assert run(*reports)["outcome"] == V.ERROR
+
+
+def test_a_plain_passing_call_passes_plainly():
+    assert outcome.passes_plainly(rep("call", "passed"), INFO)
+
+
+@pytest.mark.parametrize("report", [
+    rep("setup", "passed"), rep("call", "failed"), rep("call", "passed", wasxfail="k"),
+    rep("call", "passed", falsify_metrics=[["cosine", 0.99]]),
+], ids=["setup", "failed", "xpass", "suite-metrics"])
+def test_a_call_with_anything_to_record_does_not_pass_plainly(report):
+    assert not outcome.passes_plainly(report, INFO)
+
+
+def test_a_plainly_passing_call_gives_what_classify_gives():
+    """The plugin keeps only the binding of a test whose call passes plainly and builds
+    `passed` of it at the end: that must be the result `classify` would have made. Every
+    combination of phase, outcome, xfail, user properties, device and still-falsified."""
+    plain = 0
+    for when, result, xfail, props, device, still in itertools.product(
+            ("setup", "call", "teardown"), ("passed", "failed", "skipped"), *[(False, True)] * 4):
+        report = rep(when, result, **({"wasxfail": "k"} if xfail else {}))
+        if props:
+            report.user_properties = [("cosine", 0.999)]
+        info = {**INFO, **({"device": {"device": "H200"}} if device else {}),
+                **({"still_falsified": True} if still else {})}
+        if outcome.passes_plainly(report, info):
+            plain += 1
+            assert outcome.passed("t.py::test_x", info) == run(report, info=info)
+    assert plain == 2  # with and without a device
