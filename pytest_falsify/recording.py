@@ -59,6 +59,12 @@ def _tells(item: pytest.Item, rep) -> bool:
             stash[_PROPS_AT_CALL] if _PROPS_AT_CALL in stash else 0))
 
 
+def _result(nodeid: str, entry: TestResult | BindingRun) -> TestResult:
+    """What an entry of `RecordingSession.results` stands for: a result is itself, a
+    binding (no outcome key: a test whose call passed plainly) is `outcome.passed` of it."""
+    return entry if "outcome" in entry else outcome.passed(nodeid, entry)
+
+
 class RecordingSession(FalsifySession):
     """A run with `--falsify[=MODE]`: the plugin's whole work (docs/design.md)."""
 
@@ -296,15 +302,14 @@ class RecordingSession(FalsifySession):
             r["falsifiable"] = falsifiable.record(info["mutants"], r["outcome"] == V.PASSED)
 
     def _settled(self, nodeid: str, r: TestResult | BindingRun | None) -> TestResult | None:
-        """The result a test's entry in `results` stands for (a binding: `outcome.passed`)."""
+        """The result a test's entry in `results` stands for, built now and kept."""
         if r is not None and "outcome" not in r:
-            r = self.results[nodeid] = outcome.passed(nodeid, r)
+            r = self.results[nodeid] = _result(nodeid, r)
         return r
 
     def _settle(self) -> None:
         """Every result built: the bindings in `results` replaced by what they stand for."""
-        self.results = {k: r if "outcome" in r else outcome.passed(k, r)
-                        for k, r in self.results.items()}
+        self.results = {k: _result(k, r) for k, r in self.results.items()}
 
     # --- xdist ----------------------------------------------------------------------------
 
